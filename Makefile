@@ -1,0 +1,29 @@
+# Two commands a new user needs: `make demo` and `make test`. Each sets up .venv itself.
+VENV := .venv
+BIN  := $(VENV)/bin
+
+.PHONY: demo test lint typecheck pytest serve clean
+
+$(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh $(VENV)
+
+demo: $(VENV)/.installed
+	$(BIN)/python scripts/demo.py
+
+test: lint typecheck pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+serve: $(VENV)/.installed
+	$(BIN)/python -m airflow_provider_stop.testing serve
+
+clean:
+	rm -rf $(VENV) .demo

@@ -1,0 +1,60 @@
+"""The dict Airflow discovers through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_stop import __version__
+
+INTEGRATION = "Stop remote jobs"
+SERVICES = ["feldera"]
+
+
+def _modules(layer: str) -> list[dict[str, Any]]:
+    return [
+        {"integration-name": INTEGRATION, "python-modules": [f"airflow_provider_stop.{layer}.{svc}" for svc in SERVICES]}
+    ]
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-stop",
+        "name": "Stop remote jobs",
+        "description": "Stop Feldera pipelines (and more services to come) and wait until they are stopped.",
+        "versions": [__version__],
+        "integrations": [{"integration-name": INTEGRATION, "tags": ["service"]}],
+        "hooks": _modules("hooks"),
+        "operators": _modules("operators"),
+        "sensors": _modules("sensors"),
+        "triggers": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_stop.triggers.base"]}
+        ],
+        "notifications": ["airflow_provider_stop.notifications.feldera.FelderaStopPipelineNotifier"],
+        "connection-types": [
+            {
+                "connection-type": "feldera",
+                "hook-class-name": "airflow_provider_stop.hooks.feldera.FelderaHook",
+                "hook-name": "Feldera",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"host": "Pipeline manager URL", "password": "API key"},
+                    "placeholders": {
+                        "host": "http://localhost:8080",
+                        "password": "apikey:... (leave empty for a local server without auth)",
+                    },
+                },
+                "conn-fields": {
+                    "tenant": {
+                        "label": "Tenant",
+                        "description": "Sent as the Feldera-Tenant header (multi-tenant deployments only).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "verify": {
+                        "label": "Verify TLS certificates",
+                        "description": "Turn off only for a test server with a self-signed certificate.",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                    },
+                },
+            }
+        ],
+    }

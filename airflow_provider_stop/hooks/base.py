@@ -1,0 +1,945 @@
+"""Shared hook machinery: the status type, the error types, HTTP with retries, timeouts and redaction.
+
+A service hook only describes its API as plain data: how to build a request and how to read an
+answer. This module sends those requests, synchronously with ``requests`` (worker) and
+asynchronously with ``httpx`` (triggerer, notifiers), so both paths share every rule.
+
+Nothing heavy is imported at module level: the retry policy and the operators import the error
+types from here while a DAG file is parsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import fnmatch
+import json
+import logging
+import math
+import re
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
+
+from airflow.sdk import BaseHook
+
+if TYPE_CHECKING:
+    import httpx
+    import requests
+    from airflow.sdk import Connection
+
+log = logging.getLogger(__name__)
+
+REDACTED = "***"
+MAX_TARGET_ID_LENGTH = 1024
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------------------------
+# The one status type
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TargetStatus:
+    """Where one remote target stands. ``stopped`` is the service-independent verdict."""
+
+    target_id: str
+    raw_state: str | None
+    stopped: bool
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form: what operators return and triggers send."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TargetStatus:
+        return cls(
+            target_id=str(data["target_id"]),
+            raw_state=data.get("raw_state"),
+            stopped=bool(data.get("stopped")),
+            error=data.get("error"),
+            details=dict(data.get("details") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class StopAck:
+    """The service's answer to a stop request."""
+
+    target_id: str
+    accepted: bool = True
+    already_stopped: bool = False
+    message: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_status(self) -> TargetStatus:
+        """Status to report when the caller does not wait: the state is not known yet."""
+        return TargetStatus(
+            target_id=self.target_id,
+            raw_state=None,
+            stopped=self.already_stopped,
+            details={"stop_response": self.message, "stop_options": self.options},
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Errors: permanent ones fail the task at once, transient ones use the task's retries
+# --------------------------------------------------------------------------------------------
+class StopProviderError(Exception):
+    """Base of every error this provider raises. Messages never contain a secret."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        target_id: str | None = None,
+        status_code: int | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.target_id = target_id
+        self.status_code = status_code
+        self.error_code = error_code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep keyword-only attributes when the error is pickled (task runner, multiprocessing).
+        return (_rebuild_error, (type(self), self.message, self.__dict__))
+
+
+def _rebuild_error(cls: type[StopProviderError], message: str, state: dict[str, Any]) -> StopProviderError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class PermanentStopError(StopProviderError):
+    """Retrying cannot fix this (bad input, bad credentials, unknown target, refused stop)."""
+
+
+class TransientStopError(StopProviderError):
+    """Retrying may fix this (rate limit, outage, network, a deadline that passed)."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InvalidInputError(PermanentStopError, ValueError):
+    """A parameter is empty, malformed or of the wrong type; raised before any request."""
+
+
+class AuthenticationError(PermanentStopError):
+    """The service rejected the credentials (401) or their permissions (403)."""
+
+
+class TargetNotFoundError(PermanentStopError):
+    """The service does not know this target."""
+
+
+class StopRejectedError(PermanentStopError):
+    """The service refused the stop request itself (4xx other than auth / not found)."""
+
+
+class FeatureUnavailableError(StopRejectedError):
+    """The service does not offer the requested kind of stop (e.g. an enterprise-only option)."""
+
+
+class TargetNotRunningError(PermanentStopError):
+    """The target was not running and the caller asked for ``fail_if_not_running``."""
+
+
+class StopFailedError(PermanentStopError):
+    """The target reached its stopped state, but the service reports that the stop failed."""
+
+
+class RateLimitedError(TransientStopError):
+    """429 or the service's own rate-limit signal."""
+
+
+class ServiceUnavailableError(TransientStopError):
+    """5xx, connection refused or dropped, read timeout."""
+
+
+class MalformedResponseError(TransientStopError):
+    """The answer was not what the API documents (HTML error page, bad JSON, empty body)."""
+
+
+class StopTimeoutError(TransientStopError):
+    """The deadline passed while some targets were still not stopped."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pending: Sequence[str] = (),
+        statuses: Mapping[str, TargetStatus] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.pending = list(pending)
+        #: The last status seen of every target, stopped or not.
+        self.statuses = dict(statuses or {})
+
+
+class BatchStopError(StopProviderError):
+    """Some targets of a batch failed; ``failures`` names each one and why."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failures: Mapping[str, StopProviderError],
+        succeeded: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.failures = dict(failures)
+        #: What did go through for the other targets (acks or statuses), keyed by id.
+        self.succeeded = dict(succeeded or {})
+
+
+class PermanentBatchStopError(BatchStopError, PermanentStopError):
+    """Every failure in the batch is permanent."""
+
+
+class TransientBatchStopError(BatchStopError, TransientStopError):
+    """At least one failure may go away on retry (already-stopped targets stay stopped)."""
+
+
+def batch_error(
+    action: str, failures: Mapping[str, StopProviderError], total: int, succeeded: Mapping[str, Any] | None = None
+) -> BatchStopError:
+    """One error naming every failed target, retryable when any single failure is."""
+    lines = [f"{action} failed for {len(failures)} of {total} target(s):"]
+    lines += [f"  - {tid!r}: {type(err).__name__}: {err}" for tid, err in failures.items()]
+    cls = (
+        TransientBatchStopError
+        if any(err.retryable for err in failures.values())
+        else PermanentBatchStopError
+    )
+    return cls("\n".join(lines), failures=failures, succeeded=succeeded)
+
+
+# --------------------------------------------------------------------------------------------
+# Requests and responses as plain data
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ApiRequest:
+    """One HTTP call, independent of the client library. ``path`` is already URL-encoded."""
+
+    method: str
+    path: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    form: Mapping[str, str] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    target_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """What came back, independent of the client library."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    text: str
+    url: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        """Parsed body; an HTML page, an empty or a truncated body is a named error."""
+        if not self.text.strip():
+            raise MalformedResponseError(f"empty response body (HTTP {self.status_code})")
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            snippet = self.text.strip()[:80].replace("\n", " ")
+            raise MalformedResponseError(
+                f"response is not JSON (HTTP {self.status_code}): {snippet!r}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything a transport needs, derived from the Airflow connection once."""
+
+    base_url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    verify: bool | str = True
+    secrets: tuple[str, ...] = ()
+
+
+def quote_segment(value: str) -> str:
+    """Encode one path segment: ``/``, ``?``, ``#``, ``%`` and ``..`` can never change the path."""
+    encoded = urllib.parse.quote(value, safe="")
+    # "." and ".." are kept by quote(); as whole segments they would be collapsed by URL normalisation.
+    if encoded in {".", ".."}:
+        encoded = encoded.replace(".", "%2E")
+    return encoded
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+# --------------------------------------------------------------------------------------------
+# Redaction
+# --------------------------------------------------------------------------------------------
+class Redactor:
+    """Replaces every known secret, raw or URL-encoded, in any text that may be logged or raised."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                forms.update({secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)})
+        self._forms = sorted(forms, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for form in self._forms:
+            text = text.replace(form, REDACTED)
+        return text
+
+    def register_with_airflow(self) -> None:
+        """Ask Airflow's own masker to hide the secrets from task logs too."""
+        try:
+            from airflow.sdk.log import mask_secret
+        except ImportError:  # pragma: no cover - very old SDKs
+            return
+        for form in self._forms:
+            mask_secret(form)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation helpers shared by hooks, operators, sensors and notifiers
+# --------------------------------------------------------------------------------------------
+def validate_target_id(value: Any, param: str) -> str:
+    """A target id is a non-empty string without control characters; it is never altered."""
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{param} must be a string, got {type(value).__name__} {value!r}"
+            + (" (quote it if it is a numeric id)" if isinstance(value, int | float) else "")
+        )
+    if not value.strip():
+        raise InvalidInputError(f"{param} must not be empty or whitespace, got {value!r}")
+    if _CONTROL_CHARS.search(value):
+        raise InvalidInputError(f"{param} must not contain control characters, got {value!r}")
+    if len(value) > MAX_TARGET_ID_LENGTH:
+        raise InvalidInputError(f"{param} is {len(value)} characters long; at most {MAX_TARGET_ID_LENGTH}")
+    return value
+
+
+def normalize_target_ids(value: Any, param: str) -> list[str]:
+    """One id, a list of ids, or a JSON string of a list (what a template renders) -> unique ids."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, list):
+            value = decoded
+    if value is None:
+        raise InvalidInputError(f"{param} is required; it rendered to None")
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    if not items:
+        raise InvalidInputError(f"{param} must name at least one target; got an empty list")
+    ids = [validate_target_id(item, param) for item in items]
+    return list(dict.fromkeys(ids))
+
+
+def validate_positive_number(value: Any, param: str, *, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or math.isinf(value):
+        raise InvalidInputError(f"{param} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Retries (tenacity)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RetrySettings:
+    """How a hook retries transient failures of one request."""
+
+    max_attempts: int = 5
+    min_wait: float = 1.0
+    max_wait: float = 60.0
+    max_elapsed: float = 300.0
+
+    def tenacity_kwargs(self, on_retry: Callable[[Any], None]) -> dict[str, Any]:
+        import tenacity
+
+        jitter = tenacity.wait_exponential_jitter(initial=self.min_wait, max=self.max_wait)
+        max_wait = self.max_wait
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                return min(float(retry_after), max_wait)
+            return float(jitter(state))
+
+        return {
+            "stop": tenacity.stop_after_attempt(self.max_attempts)
+            | tenacity.stop_after_delay(self.max_elapsed),
+            "wait": wait,
+            "retry": tenacity.retry_if_exception(
+                lambda e: isinstance(e, TransientStopError) and not isinstance(e, StopTimeoutError)
+            ),
+            "before_sleep": on_retry,
+            "reraise": True,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# The base hook
+# --------------------------------------------------------------------------------------------
+class StopServiceHook(BaseHook):
+    """
+    A service's connection, auth and API, and the generic stop / status / wait machinery.
+
+    Subclasses set the class attributes and implement the ``build_*`` / ``parse_*`` methods,
+    which are plain functions of data (no I/O), so they are shared by the sync and async paths.
+    """
+
+    conn_name_attr: ClassVar[str]
+    default_conn_name: ClassVar[str]
+    conn_type: ClassVar[str]
+    hook_name: ClassVar[str]
+    #: Noun used in messages, e.g. "pipeline".
+    target_noun: ClassVar[str] = "target"
+    #: The operator parameter that names targets, used in error messages.
+    target_param: ClassVar[str] = "target_id"
+    #: Most requests in flight at once for one hook (bounded concurrency for batches).
+    max_concurrency: ClassVar[int] = 8
+
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        retry_min_wait: float = 1.0,
+        retry_max_wait: float = 60.0,
+        retry_max_elapsed: float = 300.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id or self.default_conn_name
+        if not isinstance(self.conn_id, str) or not self.conn_id.strip():
+            raise InvalidInputError(f"{self.conn_name_attr} must be a non-empty string, got {conn_id!r}")
+        self.timeout = validate_positive_number(timeout, "timeout") or 30.0
+        self.retry = RetrySettings(max_attempts, retry_min_wait, retry_max_wait, retry_max_elapsed)
+        self._config: ClientConfig | None = None
+        self._session: requests.Session | None = None
+        self.redact = Redactor()
+
+    # ---- what a service hook describes -------------------------------------------------------
+    def build_config(self, conn: Connection) -> ClientConfig:
+        """Base URL, auth headers/params and the secrets to redact, from the connection."""
+        raise NotImplementedError
+
+    def build_stop_request(self, target_id: str, options: Mapping[str, Any]) -> ApiRequest:
+        raise NotImplementedError
+
+    def parse_stop_response(
+        self, target_id: str, response: ApiResponse, options: Mapping[str, Any]
+    ) -> StopAck:
+        """Read a 2xx stop answer (errors were raised by ``raise_for_response``)."""
+        return StopAck(target_id=target_id, message=response.text.strip()[:200] or None, options=dict(options))
+
+    def build_status_request(self, target_id: str) -> ApiRequest:
+        raise NotImplementedError
+
+    def parse_status_response(self, target_id: str, response: ApiResponse) -> TargetStatus:
+        raise NotImplementedError
+
+    def build_list_request(self) -> ApiRequest:
+        raise NotImplementedError(f"{type(self).__name__} cannot list {self.target_noun}s")
+
+    def parse_list_response(self, response: ApiResponse) -> list[TargetStatus]:
+        raise NotImplementedError(f"{type(self).__name__} cannot list {self.target_noun}s")
+
+    def build_test_request(self) -> ApiRequest:
+        """A cheap authenticated call for ``test_connection``."""
+        raise NotImplementedError
+
+    def error_details(self, response: ApiResponse) -> tuple[str, str | None]:
+        """(message, error_code) from an error body; services override for their shape."""
+        try:
+            body = response.json()
+        except MalformedResponseError:
+            text = response.text.strip()
+            if text.startswith("<") or not text:
+                return f"HTTP {response.status_code} (non-JSON body)", None
+            return text[:300], None
+        if isinstance(body, dict):
+            message = body.get("message") or body.get("error") or json.dumps(body)[:300]
+            code = body.get("error_code") or body.get("code")
+            return str(message), str(code) if code is not None else None
+        return str(body)[:300], None
+
+    def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None:
+        """Map an HTTP status to a named error. 2xx returns; everything else raises."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        message, code = self.error_details(response)
+        what = f"{request.method} {self.describe(request)}"
+        kwargs: dict[str, Any] = {"target_id": request.target_id, "status_code": status, "error_code": code}
+        text = self.redact(f"{self.hook_name}: {what} -> HTTP {status}" + (f" {code}" if code else "") + f": {message}")
+        if 300 <= status < 400:
+            location = self.redact(response.header("location") or "?")
+            raise StopRejectedError(
+                f"{text}. The service redirected to {location}; redirects are not followed so that "
+                "credentials never leave the configured host. Point the connection at the final URL.",
+                **kwargs,
+            )
+        if status in (401, 403):
+            raise AuthenticationError(f"{text}. Check the credentials of connection {self.conn_id!r}.", **kwargs)
+        if status == 404:
+            raise TargetNotFoundError(text, **kwargs)
+        retry_after = parse_retry_after(response.header("retry-after"))
+        if status == 429:
+            raise RateLimitedError(text, retry_after=retry_after, **kwargs)
+        if status in (408, 502, 503, 504) or (status >= 500 and status != 501):
+            raise ServiceUnavailableError(text, retry_after=retry_after, **kwargs)
+        raise StopRejectedError(text, **kwargs)
+
+    def describe(self, request: ApiRequest) -> str:
+        return self.redact(request.path)
+
+    # ---- connection ------------------------------------------------------------------------
+    def _adopt_config(self, config: ClientConfig) -> ClientConfig:
+        self.redact = Redactor(config.secrets)
+        self.redact.register_with_airflow()
+        self._config = config
+        return config
+
+    @property
+    def config(self) -> ClientConfig:
+        if self._config is None:
+            self._adopt_config(self.build_config(self.get_connection(self.conn_id)))
+        assert self._config is not None
+        return self._config
+
+    async def aconfig(self) -> ClientConfig:
+        if self._config is None:
+            conn = await self.aget_connection(self.conn_id)
+            self._adopt_config(self.build_config(conn))
+        assert self._config is not None
+        return self._config
+
+    def get_conn(self) -> requests.Session:
+        """A pooled ``requests`` session (redirects are never followed)."""
+        if self._session is None:
+            import requests
+
+            session = requests.Session()
+            session.max_redirects = 0
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    @asynccontextmanager
+    async def async_client(self) -> Any:
+        """One ``httpx.AsyncClient`` reused for every poll of a wait."""
+        import httpx
+
+        config = await self.aconfig()
+        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+        async with httpx.AsyncClient(verify=config.verify, limits=limits, follow_redirects=False) as client:
+            yield client
+
+    # ---- transports ------------------------------------------------------------------------
+    def _url(self, config: ClientConfig, request: ApiRequest) -> str:
+        return config.base_url.rstrip("/") + request.path
+
+    def _params(self, config: ClientConfig, request: ApiRequest) -> dict[str, str]:
+        return {**config.params, **request.params}
+
+    def _headers(self, config: ClientConfig, request: ApiRequest) -> dict[str, str]:
+        return {"Accept": "application/json", **config.headers, **request.headers}
+
+    def _on_retry(self, state: Any) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = getattr(state.next_action, "sleep", 0.0) if state.next_action else 0.0
+        self.log.warning(
+            "%s: attempt %d failed (%s); retrying in %.1fs",
+            self.hook_name,
+            state.attempt_number,
+            self.redact(str(exc)),
+            wait,
+        )
+
+    def _transport_error(self, request: ApiRequest, exc: Exception) -> ServiceUnavailableError:
+        kind = type(exc).__name__
+        return ServiceUnavailableError(
+            self.redact(f"{self.hook_name}: {request.method} {self.describe(request)} failed: {kind}: {exc}"),
+            target_id=request.target_id,
+        )
+
+    def _send_once(self, request: ApiRequest) -> ApiResponse:
+        import requests
+
+        config = self.config
+        try:
+            resp = self.get_conn().request(
+                request.method,
+                self._url(config, request),
+                params=self._params(config, request),
+                json=request.json,
+                data=request.form,
+                headers=self._headers(config, request),
+                timeout=self.timeout,
+                verify=config.verify,
+                allow_redirects=False,
+            )
+            text = resp.text
+        except requests.RequestException as exc:
+            raise self._transport_error(request, exc) from None
+        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
+        self.raise_for_response(request, response)
+        return response
+
+    async def _asend_once(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
+        import httpx
+
+        config = await self.aconfig()
+        try:
+            resp = await client.request(
+                request.method,
+                self._url(config, request),
+                params=self._params(config, request),
+                json=request.json,
+                data=request.form,
+                headers=self._headers(config, request),
+                timeout=self.timeout,
+            )
+            text = resp.text
+        except httpx.HTTPError as exc:
+            raise self._transport_error(request, exc) from None
+        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
+        self.raise_for_response(request, response)
+        return response
+
+    def send(self, request: ApiRequest) -> ApiResponse:
+        """Send with retries on transient failures only; a 4xx that cannot change is raised at once."""
+        import tenacity
+
+        for attempt in tenacity.Retrying(**self.retry.tenacity_kwargs(self._on_retry)):
+            with attempt:
+                return self._send_once(request)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def asend(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
+        import tenacity
+
+        async for attempt in tenacity.AsyncRetrying(**self.retry.tenacity_kwargs(self._on_retry)):
+            with attempt:
+                return await self._asend_once(client, request)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ---- operations ------------------------------------------------------------------------
+    def validate_target(self, target_id: Any) -> str:
+        """Reject bad ids before any request; services may add their own rules."""
+        return validate_target_id(target_id, self.target_param)
+
+    def fallback_options(self, error: StopProviderError, options: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Options to retry a refused stop with (e.g. a forced stop), or None to raise the error."""
+        return None
+
+    def stop(self, target_id: str, *, fail_if_not_running: bool = False, **options: Any) -> StopAck:
+        """Ask the service to stop one target."""
+        target_id = self.validate_target(target_id)
+        if fail_if_not_running:
+            self._check_running(self.get_status(target_id))
+        try:
+            response = self.send(self.build_stop_request(target_id, options))
+        except StopProviderError as exc:
+            options = self._fallback_or_raise(exc, options)
+            response = self.send(self.build_stop_request(target_id, options))
+        return self._accepted(self.parse_stop_response(target_id, response, options))
+
+    async def astop(
+        self, client: httpx.AsyncClient, target_id: str, *, fail_if_not_running: bool = False, **options: Any
+    ) -> StopAck:
+        target_id = self.validate_target(target_id)
+        if fail_if_not_running:
+            self._check_running(await self.aget_status(client, target_id))
+        try:
+            response = await self.asend(client, self.build_stop_request(target_id, options))
+        except StopProviderError as exc:
+            options = self._fallback_or_raise(exc, options)
+            response = await self.asend(client, self.build_stop_request(target_id, options))
+        return self._accepted(self.parse_stop_response(target_id, response, options))
+
+    def _fallback_or_raise(self, exc: StopProviderError, options: Mapping[str, Any]) -> dict[str, Any]:
+        alternative = self.fallback_options(exc, options)
+        if alternative is None:
+            raise exc
+        self.log.warning("%s: %s; retrying the stop with %s", self.hook_name, exc, alternative)
+        return alternative
+
+    def _accepted(self, ack: StopAck) -> StopAck:
+        self.log.info(
+            "%s: stop of %s %r accepted: %s", self.hook_name, self.target_noun, ack.target_id, ack.message
+        )
+        return ack
+
+    def _check_running(self, status: TargetStatus) -> None:
+        if status.stopped:
+            raise TargetNotRunningError(
+                f"{self.hook_name}: {self.target_noun} {status.target_id!r} is not running "
+                f"(state {status.raw_state!r}) and fail_if_not_running=True",
+                target_id=status.target_id,
+            )
+
+    def get_status(self, target_id: str) -> TargetStatus:
+        target_id = self.validate_target(target_id)
+        return self.parse_status_response(target_id, self.send(self.build_status_request(target_id)))
+
+    async def aget_status(self, client: httpx.AsyncClient, target_id: str) -> TargetStatus:
+        target_id = self.validate_target(target_id)
+        response = await self.asend(client, self.build_status_request(target_id))
+        return self.parse_status_response(target_id, response)
+
+    def list_targets(self) -> list[TargetStatus]:
+        """Every target the service lists, with its status (for stop-all)."""
+        return self.parse_list_response(self.send(self.build_list_request()))
+
+    def running_targets(self, name_pattern: str | None = None) -> list[str]:
+        """Ids of listed targets that are not stopped, optionally matching a glob such as ``nightly_*``."""
+        return [
+            status.target_id
+            for status in self.list_targets()
+            if not status.stopped
+            and (name_pattern is None or fnmatch.fnmatchcase(status.target_id, name_pattern))
+        ]
+
+    # ---- batches: every target is tried, then one error names all that failed --------------
+    def _map(self, fn: Callable[[str], T], target_ids: Sequence[str]) -> list[tuple[str, T | StopProviderError]]:
+        """Apply ``fn`` to every id with bounded concurrency; errors are returned, not raised."""
+
+        def safe(tid: str) -> T | StopProviderError:
+            try:
+                return fn(tid)
+            except StopProviderError as exc:
+                return exc
+
+        if len(target_ids) <= 1:
+            return [(t, safe(t)) for t in target_ids]
+        workers = min(self.max_concurrency, len(target_ids))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stop") as pool:
+            return list(zip(target_ids, pool.map(safe, target_ids), strict=True))
+
+    async def _amap(
+        self, fn: Callable[[str], Awaitable[T]], target_ids: Sequence[str]
+    ) -> list[tuple[str, T | StopProviderError]]:
+        semaphore = asyncio.Semaphore(self.max_concurrency)
+
+        async def safe(tid: str) -> T | StopProviderError:
+            async with semaphore:
+                try:
+                    return await fn(tid)
+                except StopProviderError as exc:
+                    return exc
+
+        results = await asyncio.gather(*(safe(t) for t in target_ids))
+        return list(zip(target_ids, results, strict=True))
+
+    @staticmethod
+    def _collect(action: str, results: Sequence[tuple[str, T | StopProviderError]]) -> dict[str, T]:
+        done = {t: r for t, r in results if not isinstance(r, StopProviderError)}
+        failures = {t: r for t, r in results if isinstance(r, StopProviderError)}
+        if failures:
+            raise batch_error(action, failures, len(results), done)
+        return done
+
+    def stop_many(
+        self, target_ids: Sequence[str], *, fail_if_not_running: bool = False, **options: Any
+    ) -> dict[str, StopAck]:
+        """Stop every target; only then raise one error naming all that failed."""
+        results = self._map(lambda t: self.stop(t, fail_if_not_running=fail_if_not_running, **options), target_ids)
+        return self._collect("stop", results)
+
+    async def astop_many(
+        self,
+        client: httpx.AsyncClient,
+        target_ids: Sequence[str],
+        *,
+        fail_if_not_running: bool = False,
+        **options: Any,
+    ) -> dict[str, StopAck]:
+        results = await self._amap(
+            lambda t: self.astop(client, t, fail_if_not_running=fail_if_not_running, **options), target_ids
+        )
+        return self._collect("stop", results)
+
+    def get_statuses(self, target_ids: Sequence[str]) -> dict[str, TargetStatus]:
+        return self._collect("status check", self._map(self.get_status, target_ids))
+
+    async def aget_statuses(self, client: httpx.AsyncClient, target_ids: Sequence[str]) -> dict[str, TargetStatus]:
+        return self._collect("status check", await self._amap(lambda t: self.aget_status(client, t), target_ids))
+
+    # ---- waiting ---------------------------------------------------------------------------
+    def wait_until_stopped(
+        self, target_ids: Sequence[str], *, poll_interval: float, deadline: float
+    ) -> dict[str, TargetStatus]:
+        """Poll until every target is stopped or ``deadline`` (epoch seconds) passes."""
+        progress = WaitProgress(self, target_ids, deadline)
+        while True:
+            progress.record(self.get_statuses(progress.pending))
+            if not progress.pending:
+                return progress.statuses
+            time.sleep(progress.next_sleep(poll_interval))
+
+    async def await_stopped(
+        self, client: httpx.AsyncClient, target_ids: Sequence[str], *, poll_interval: float, deadline: float
+    ) -> dict[str, TargetStatus]:
+        progress = WaitProgress(self, target_ids, deadline)
+        while True:
+            progress.record(await self.aget_statuses(client, progress.pending))
+            if not progress.pending:
+                return progress.statuses
+            await asyncio.sleep(progress.next_sleep(poll_interval))
+
+    # ---- Airflow connection test -----------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's "Test" button: one cheap authenticated call."""
+        try:
+            self.send(self.build_test_request())
+        except StopProviderError as exc:
+            return False, str(exc)
+        except Exception as exc:
+            return False, self.redact(f"{type(exc).__name__}: {exc}")
+        return True, f"Connection to {self.hook_name} at {self.redact(self.config.base_url)} works."
+
+    @classmethod
+    def hook_class_path(cls) -> str:
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class WaitProgress:
+    """The bookkeeping of one wait, shared by the sync loop and the async loop."""
+
+    def __init__(self, hook: StopServiceHook, target_ids: Sequence[str], deadline: float) -> None:
+        self.hook = hook
+        self.deadline = deadline
+        self.pending: list[str] = list(target_ids)
+        self.statuses: dict[str, TargetStatus] = {}
+        self.polls = 0
+
+    def record(self, statuses: Mapping[str, TargetStatus]) -> None:
+        self.polls += 1
+        for tid, status in statuses.items():
+            previous = self.statuses.get(tid)
+            self.statuses[tid] = status
+            if previous is None or previous.raw_state != status.raw_state:
+                self.hook.log.info(
+                    "%s: %s %r is %s%s",
+                    self.hook.hook_name,
+                    self.hook.target_noun,
+                    tid,
+                    status.raw_state,
+                    " (stopped)" if status.stopped else "",
+                )
+        self.pending = [t for t in self.pending if not self.statuses[t].stopped]
+
+    def next_sleep(self, poll_interval: float) -> float:
+        remaining = self.deadline - time.time()
+        if remaining <= 0:
+            self.timeout()
+        return min(poll_interval, remaining)
+
+    def timeout(self) -> NoReturn:
+        raise StopTimeoutError(
+            timeout_message(self.hook.hook_name, self.hook.target_noun, self.pending, self.statuses),
+            pending=self.pending,
+            statuses=self.statuses,
+        )
+
+
+def timeout_message(
+    service: str, noun: str, pending: Sequence[str], statuses: Mapping[str, TargetStatus]
+) -> str:
+    states = ", ".join(
+        f"{t!r} ({statuses[t].raw_state if t in statuses else 'unknown'})" for t in pending
+    )
+    return f"{service}: timed out waiting for {len(pending)} {noun}(s) to stop; still running: {states}"
+
+
+def connection_extra(conn: Connection) -> dict[str, Any]:
+    """The connection's extra as a dict, whatever form it was given in."""
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    return dict(extra or {})
+
+
+def base_url_from_connection(conn: Connection, default: str | None) -> str:
+    """``host`` may be a full URL or a bare host name (with ``schema`` as the scheme and ``port``)."""
+    host = (conn.host or "").strip()
+    if not host:
+        if default is None:
+            raise InvalidInputError(f"connection {conn.conn_id!r} has no host; set it to the service's URL")
+        return default.rstrip("/")
+    if "://" not in host:
+        scheme = (conn.schema or "https").strip() or "https"
+        host = f"{scheme}://{host}"
+        if conn.port:
+            host = f"{host}:{conn.port}"
+    parsed = urllib.parse.urlsplit(host)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidInputError(f"connection {conn.conn_id!r} host must be an http(s) URL, got {host!r}")
+    if parsed.username or parsed.password:
+        raise InvalidInputError(
+            f"connection {conn.conn_id!r} host must not carry credentials; use the password field"
+        )
+    return host.rstrip("/")
+
+
+def verify_from_extra(extra: Mapping[str, Any]) -> bool | str:
+    """TLS verification stays on unless the connection explicitly turns it off or names a CA bundle."""
+    value = extra.get("verify", True)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        if lowered in ("true", "1", "yes", "on", ""):
+            return True
+        return value
+    return bool(value)
+

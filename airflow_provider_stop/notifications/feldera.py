@@ -1,0 +1,32 @@
+"""Feldera: stop pipelines from ``on_failure_callback`` or a DeadlineAlert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_stop.notifications.base import StopNotifierBase
+from airflow_provider_stop.operators.feldera import FELDERA_HOOK, FelderaStopOptions
+
+
+class FelderaStopPipelineNotifier(FelderaStopOptions, StopNotifierBase):
+    """Stop pipelines when a task fails or a deadline is missed; logs what it did, never raises."""
+
+    hook_class_path = FELDERA_HOOK
+    target_field = "pipeline_name"
+    conn_id_field = "feldera_conn_id"
+    template_fields = ("pipeline_name", "feldera_conn_id")
+
+    def __init__(
+        self,
+        *,
+        pipeline_name: str | list[str],
+        force: bool = False,
+        fallback_to_force: bool = False,
+        feldera_conn_id: str = "feldera_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pipeline_name = pipeline_name
+        self.force = force
+        self.fallback_to_force = fallback_to_force
+        self.feldera_conn_id = feldera_conn_id

@@ -1,0 +1,309 @@
+"""Generic stop operator: send the stop on the worker, then wait in place or deferred.
+
+Importing this module is cheap (no HTTP library): hooks and triggers are imported when a task runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_stop.hooks.base import (
+    InvalidInputError,
+    StopAck,
+    StopFailedError,
+    StopProviderError,
+    StopTimeoutError,
+    TargetStatus,
+    normalize_target_ids,
+    validate_positive_number,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_stop.hooks.base import StopServiceHook
+    from airflow_provider_stop.triggers.base import StopWaitTrigger
+
+#: Extra time Airflow's own deferral timeout allows beyond our deadline, so the trigger's own,
+#: clearer timeout error always comes first.
+DEFERRAL_GRACE_SECONDS = 120.0
+
+
+def default_deferrable() -> bool:
+    """Airflow's ``[operators] default_deferrable`` setting."""
+    from airflow.sdk.configuration import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def is_templated(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value or isinstance(value, list | tuple) and any(
+        is_templated(v) for v in value
+    )
+
+
+class ServiceBinding:
+    """What operators, sensors and notifiers share: which hook, which targets, which connection."""
+
+    #: Dotted path of the hook class (a string, so that parsing a DAG imports no HTTP code).
+    hook_class_path: ClassVar[str]
+    #: Attribute (and parameter) holding the target id(s), e.g. ``pipeline_name``.
+    target_field: ClassVar[str]
+    #: Attribute (and parameter) holding the connection id, e.g. ``feldera_conn_id``.
+    conn_id_field: ClassVar[str]
+
+    hook_params: dict[str, Any]
+
+    def target_ids(self) -> list[str]:
+        return normalize_target_ids(getattr(self, self.target_field), self.target_field)
+
+    def conn_id(self) -> str:
+        value = getattr(self, self.conn_id_field)
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInputError(f"{self.conn_id_field} must be a non-empty string, got {value!r}")
+        return value
+
+    def make_hook(self) -> StopServiceHook:
+        from airflow_provider_stop.triggers.base import load_hook_class
+
+        return load_hook_class(self.hook_class_path)(self.conn_id(), **self.hook_params)
+
+    def stop_options(self) -> dict[str, Any]:
+        """The service's own stop parameters (e.g. Feldera's ``force``)."""
+        return {}
+
+    def wait_trigger(self, target_ids: Sequence[str], poll_interval: float, deadline: float) -> StopWaitTrigger:
+        from airflow_provider_stop.triggers.base import StopWaitTrigger
+
+        return StopWaitTrigger(
+            hook_class_path=self.hook_class_path,
+            conn_id=self.conn_id(),
+            target_ids=target_ids,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            hook_params=self.hook_params,
+        )
+
+    def check_parameters(self) -> None:
+        """Fail at DAG-parse time on what is already known to be wrong."""
+        value = getattr(self, self.target_field)
+        if not is_templated(value):
+            normalize_target_ids(value, self.target_field)
+        if not is_templated(getattr(self, self.conn_id_field)):
+            self.conn_id()
+
+
+def statuses_from_event(event: Mapping[str, Any]) -> dict[str, TargetStatus]:
+    return {t: TargetStatus.from_dict(s) for t, s in (event.get("statuses") or {}).items()}
+
+
+def raise_from_event(event: Mapping[str, Any]) -> None:
+    """Turn a trigger's error event back into the exception class it was raised as."""
+    from airflow.sdk.module_loading import import_string
+
+    message = str(event.get("message") or "the wait failed without a message")
+    if event.get("status") == "timeout":
+        raise StopTimeoutError(message, pending=event.get("pending") or [], statuses=statuses_from_event(event))
+    cls: Any = StopProviderError
+    path = str(event.get("error_class") or "")
+    if path.startswith("airflow_provider_stop."):
+        try:
+            cls = import_string(path)
+        except ImportError:
+            cls = StopProviderError
+    if not (isinstance(cls, type) and issubclass(cls, StopProviderError)):
+        cls = StopProviderError
+    raise cls(message)
+
+
+def check_stop_errors(service: str, noun: str, statuses: Mapping[str, TargetStatus]) -> None:
+    """A target that reached its stopped state with an error is a failed stop: say which and why."""
+    failed = {t: s for t, s in statuses.items() if s.error}
+    if failed:
+        lines = [f"{service}: {len(failed)} {noun}(s) stopped with an error:"]
+        lines += [f"  - {t!r} ({s.raw_state}): {s.error}" for t, s in failed.items()]
+        raise StopFailedError("\n".join(lines), target_id=next(iter(failed)))
+
+
+class StopOperatorBase(ServiceBinding, BaseOperator):
+    """
+    Stop one target or a list, then (optionally) wait until all are stopped.
+
+    Returns (XCom) a dict keyed by target id of the final status of each target:
+    ``{"target_id", "raw_state", "stopped", "error", "details"}``. Without waiting, ``raw_state`` is
+    ``None`` and ``details.stop_response`` holds the service's answer to the stop.
+
+    :param wait_for_completion: wait until every target is stopped.
+    :param deferrable: wait in the triggerer instead of holding a worker slot.
+    :param poll_interval: seconds between status checks.
+    :param timeout: seconds from the stop to give up waiting (one absolute deadline for every mode).
+    :param fail_if_not_running: fail when a target is already stopped (default: that is success).
+    :param fail_on_stop_error: fail when a target stopped but the service reports an error.
+    :param escalate_after: seconds after which targets still running get the service's stronger stop.
+    :param hook_params: extra hook arguments (request ``timeout``, ``max_attempts``, retry waits).
+    """
+
+    ui_color = "#f6c9c9"
+    #: Whether a list target may be given (all current services accept one or many).
+    escalation_param: ClassVar[str] = "escalate_after"
+
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = True,
+        deferrable: bool | None = None,
+        poll_interval: float = 10.0,
+        timeout: float = 3600.0,
+        fail_if_not_running: bool = False,
+        fail_on_stop_error: bool = True,
+        escalate_after: float | None = None,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = validate_positive_number(poll_interval, "poll_interval") or 10.0
+        self.timeout = validate_positive_number(timeout, "timeout") or 3600.0
+        self.fail_if_not_running = fail_if_not_running
+        self.fail_on_stop_error = fail_on_stop_error
+        self.escalate_after = validate_positive_number(escalate_after, self.escalation_param, allow_none=True)
+        self.hook_params = dict(hook_params or {})
+
+    # ---- what a service may change ---------------------------------------------------------
+    def escalation_options(self) -> dict[str, Any] | None:
+        """Stop options for targets still running after ``escalate_after``; None: no escalation."""
+        return None
+
+    def resolve_targets(self, hook: StopServiceHook) -> list[str]:
+        return [hook.validate_target(t) for t in self.target_ids()]
+
+    # ---- the task --------------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        target_ids = self.target_ids()  # bad input fails here, before the hook reads the connection
+        hook = self.make_hook()
+        target_ids = self.resolve_targets(hook)
+        if not target_ids:
+            self.log.info("Nothing to stop.")
+            return {}
+        acks = hook.stop_many(target_ids, fail_if_not_running=self.fail_if_not_running, **self.stop_options())
+        if not self.wait_for_completion:
+            return {t: ack.as_status().to_dict() for t, ack in acks.items()}
+        started = time.time()
+        deadline = started + self.timeout
+        escalate_at = started + self.escalate_after if self._can_escalate() else None
+        if self.deferrable:
+            self._defer(target_ids, deadline, escalate_at, done={})
+        return self._wait_in_place(hook, target_ids, deadline, escalate_at)
+
+    def _can_escalate(self) -> bool:
+        return self.escalate_after is not None and self.escalation_options() is not None
+
+    def _phase_deadline(self, deadline: float, escalate_at: float | None) -> float:
+        return min(deadline, escalate_at) if escalate_at is not None else deadline
+
+    def _wait_in_place(
+        self, hook: StopServiceHook, target_ids: list[str], deadline: float, escalate_at: float | None
+    ) -> dict[str, Any]:
+        try:
+            statuses = hook.wait_until_stopped(
+                target_ids, poll_interval=self.poll_interval, deadline=self._phase_deadline(deadline, escalate_at)
+            )
+        except StopTimeoutError as exc:
+            if escalate_at is None or escalate_at >= deadline:
+                raise
+            self._escalate(hook, exc.pending)
+            rest = hook.wait_until_stopped(exc.pending, poll_interval=self.poll_interval, deadline=deadline)
+            statuses = {**exc.statuses, **rest}
+        return self._finish(statuses)
+
+    def _escalate(self, hook: StopServiceHook, pending: list[str]) -> dict[str, StopAck]:
+        options = self.escalation_options() or {}
+        self.log.warning(
+            "%s still running after %ss: escalating the stop of %s with %s",
+            hook.target_noun,
+            self.escalate_after,
+            pending,
+            options,
+        )
+        return hook.stop_many(pending, **options)
+
+    def _defer(
+        self, target_ids: list[str], deadline: float, escalate_at: float | None, done: dict[str, Any]
+    ) -> None:
+        phase_deadline = self._phase_deadline(deadline, escalate_at)
+        self.defer(
+            trigger=self.wait_trigger(target_ids, self.poll_interval, phase_deadline),
+            method_name="execute_complete",
+            kwargs={"deadline": deadline, "escalate_at": escalate_at, "done": done},
+            timeout=timedelta(seconds=max(0.0, phase_deadline - time.time()) + DEFERRAL_GRACE_SECONDS),
+        )
+
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any],
+        deadline: float | None = None,
+        escalate_at: float | None = None,
+        done: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Resume on the worker after the trigger: finish, escalate and defer again, or fail."""
+        statuses = {**{t: TargetStatus.from_dict(s) for t, s in (done or {}).items()}, **statuses_from_event(event)}
+        if event.get("status") == "success":
+            return self._finish(statuses)
+        if (
+            event.get("status") == "timeout"
+            and escalate_at is not None
+            and deadline is not None
+            and escalate_at < deadline
+        ):
+            pending = list(event.get("pending") or [])
+            self._escalate(self.make_hook(), pending)
+            stopped = {t: s.to_dict() for t, s in statuses.items() if t not in pending}
+            self._defer(pending, deadline, None, done=stopped)
+        raise_from_event(event)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _finish(self, statuses: Mapping[str, TargetStatus]) -> dict[str, Any]:
+        hook_cls_name = self.hook_class_path.rsplit(".", 1)[-1].removesuffix("Hook")
+        if self.fail_on_stop_error:
+            check_stop_errors(hook_cls_name, self.target_field, statuses)
+        self.log.info(
+            "All stopped: %s", ", ".join(f"{t}={s.raw_state}" for t, s in statuses.items())
+        )
+        return {t: s.to_dict() for t, s in statuses.items()}
+
+
+class StopAllOperatorBase(StopOperatorBase):
+    """Stop every target the service lists as running, optionally only names matching a glob."""
+
+    target_field = "name_pattern"
+
+    def __init__(self, *, name_pattern: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if name_pattern is not None and not isinstance(name_pattern, str):
+            raise InvalidInputError(f"name_pattern must be a glob string or None, got {name_pattern!r}")
+        self.name_pattern = name_pattern
+
+    def target_ids(self) -> list[str]:
+        return []
+
+    def check_parameters(self) -> None:
+        if not is_templated(getattr(self, self.conn_id_field)):
+            self.conn_id()
+
+    def resolve_targets(self, hook: StopServiceHook) -> list[str]:
+        running = hook.running_targets(self.name_pattern or None)
+        self.log.info(
+            "%d running %s(s)%s: %s",
+            len(running),
+            hook.target_noun,
+            f" matching {self.name_pattern!r}" if self.name_pattern else "",
+            running,
+        )
+        return running

@@ -1,0 +1,84 @@
+"""Feldera: stop pipelines (graceful or forced, with automatic escalation) and stop all of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_stop.operators.base import StopAllOperatorBase, StopOperatorBase
+
+FELDERA_HOOK = "airflow_provider_stop.hooks.feldera.FelderaHook"
+
+
+class FelderaStopOptions:
+    """Feldera's stop parameters, shared by the single and the stop-all operator."""
+
+    force: bool
+    fallback_to_force: bool
+
+    def stop_options(self) -> dict[str, Any]:
+        return {"force": self.force, "fallback_to_force": self.fallback_to_force}
+
+    def escalation_options(self) -> dict[str, Any] | None:
+        # A forced stop cannot be escalated further.
+        return None if self.force else {"force": True}
+
+
+class FelderaStopPipelineOperator(FelderaStopOptions, StopOperatorBase):
+    """
+    Stop one Feldera pipeline or a list, and wait until each is Stopped (or Suspended).
+
+    :param pipeline_name: a name or a list of names (templated).
+    :param force: ``False`` checkpoints first (Enterprise only); ``True`` deprovisions at once.
+    :param force_after: seconds after which a graceful stop still not Stopped is forced.
+    :param fallback_to_force: on an open-source server (graceful stop → 501), force instead of failing.
+    :param feldera_conn_id: the Feldera connection.
+    """
+
+    hook_class_path = FELDERA_HOOK
+    target_field = "pipeline_name"
+    conn_id_field = "feldera_conn_id"
+    escalation_param = "force_after"
+    template_fields = ("pipeline_name", "feldera_conn_id")
+
+    def __init__(
+        self,
+        *,
+        pipeline_name: str | list[str],
+        force: bool = False,
+        force_after: float | None = None,
+        fallback_to_force: bool = False,
+        feldera_conn_id: str = "feldera_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(escalate_after=force_after, **kwargs)
+        self.pipeline_name = pipeline_name
+        self.force = force
+        self.force_after = force_after
+        self.fallback_to_force = fallback_to_force
+        self.feldera_conn_id = feldera_conn_id
+        self.check_parameters()
+
+
+class FelderaStopAllPipelinesOperator(FelderaStopOptions, StopAllOperatorBase):
+    """Stop every pipeline that is not Stopped (optionally only names matching ``name_pattern``)."""
+
+    hook_class_path = FELDERA_HOOK
+    conn_id_field = "feldera_conn_id"
+    escalation_param = "force_after"
+    template_fields = ("name_pattern", "feldera_conn_id")
+
+    def __init__(
+        self,
+        *,
+        force: bool = False,
+        force_after: float | None = None,
+        fallback_to_force: bool = False,
+        feldera_conn_id: str = "feldera_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(escalate_after=force_after, **kwargs)
+        self.force = force
+        self.force_after = force_after
+        self.fallback_to_force = fallback_to_force
+        self.feldera_conn_id = feldera_conn_id
+        self.check_parameters()

@@ -1,0 +1,25 @@
+"""Feldera: wait until pipelines are Stopped (or Suspended)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_stop.operators.feldera import FELDERA_HOOK
+from airflow_provider_stop.sensors.base import StoppedSensorBase
+
+
+class FelderaPipelineStoppedSensor(StoppedSensorBase):
+    """Wait until every named pipeline's ``deployment_status`` is Stopped; a ``deployment_error`` fails it."""
+
+    hook_class_path = FELDERA_HOOK
+    target_field = "pipeline_name"
+    conn_id_field = "feldera_conn_id"
+    template_fields = ("pipeline_name", "feldera_conn_id")
+
+    def __init__(
+        self, *, pipeline_name: str | list[str], feldera_conn_id: str = "feldera_default", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pipeline_name = pipeline_name
+        self.feldera_conn_id = feldera_conn_id
+        self.check_parameters()

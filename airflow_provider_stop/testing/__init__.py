@@ -1,0 +1,7 @@
+"""Emulators of the services, for this package's tests and for users' offline DAG tests.
+
+Importing this package imports no server code; use the service modules, e.g.
+``from airflow_provider_stop.testing.feldera import FelderaEmulator``.
+"""
+
+EMULATORS = {"feldera": "airflow_provider_stop.testing.feldera.FelderaEmulator"}

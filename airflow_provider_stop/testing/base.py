@@ -1,0 +1,239 @@
+"""Emulator framework: a real HTTP server on loopback per service, with request log and fault injection.
+
+A service emulator subclasses :class:`Emulator`, lists its routes and keeps its own state. Every request
+is recorded (method, raw path, query, headers) so tests can count what was sent, and faults can be
+queued for the next matching requests: status codes with or without ``Retry-After``, dropped
+connections (before the response or mid-body), slow answers, malformed, HTML or empty bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+FaultKind = Literal["status", "drop", "drop_mid_body", "slow", "malformed", "html", "empty"]
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour, applied to the next ``times`` requests that match."""
+
+    kind: FaultKind
+    status: int = 503
+    retry_after: str | None = None
+    delay: float = 0.0
+    times: int = 1
+    method: str | None = None
+    #: glob matched against the raw (still percent-encoded) path, e.g. ``*/stop``
+    path: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method.upper() == method) and (
+            self.path is None or fnmatch.fnmatchcase(path, self.path)
+        )
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str  # raw, percent-encoded, exactly as the client sent it
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    at: float = field(default_factory=time.time)
+
+
+class Emulator:
+    """Base of the service emulators: routes + state in subclasses, server and faults here."""
+
+    service: ClassVar[str]
+    conn_type: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    # ---- what a service emulator provides ------------------------------------------------
+    def routes(self) -> list[Route]:
+        raise NotImplementedError
+
+    def error_response(self, status: int, message: str, code: str) -> Response:
+        """The service's error body shape."""
+        return JSONResponse({"message": message, "error_code": code}, status_code=status)
+
+    def add_demo_data(self) -> None:
+        """Create a few running targets (for ``serve --demo-data`` and the demo)."""
+        raise NotImplementedError
+
+    def connection(self) -> dict[str, Any]:
+        """The Airflow connection (JSON form) that points at this emulator."""
+        return {"conn_type": self.conn_type, "host": self.url}
+
+    # ---- faults and the request log ------------------------------------------------------
+    def inject(self, kind: FaultKind, **kwargs: Any) -> Fault:
+        fault = Fault(kind=kind, **kwargs)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.times > 0 and fault.matches(method, path):
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def count(self, method: str | None = None, path: str | None = None) -> int:
+        """Requests received, optionally only one method and/or a raw-path glob."""
+        return sum(
+            1
+            for r in list(self.requests)
+            if (method is None or r.method == method.upper()) and (path is None or fnmatch.fnmatchcase(r.path, path))
+        )
+
+    def reset_log(self) -> None:
+        self.requests.clear()
+
+    # ---- ASGI ----------------------------------------------------------------------------
+    def asgi(self) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+        app = Starlette(routes=self.routes())
+
+        async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            raw = scope.get("raw_path") or scope["path"].encode()
+            path = raw.decode("latin-1").split("?", 1)[0]
+            query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            self.requests.append(RecordedRequest(scope["method"], path, query, headers))
+            # Route on the raw path so an encoded "/" in an id stays inside its segment.
+            scope = {**scope, "path": path}
+            fault = self._take_fault(scope["method"], path)
+            if fault is not None and await self._apply_fault(fault, scope, receive, send):
+                return
+            await app(scope, receive, send)
+
+        return wrapper
+
+    async def _apply_fault(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Play a fault; True when the request is fully answered (or dropped)."""
+        if fault.kind == "slow":
+            await asyncio.sleep(fault.delay)
+            return False
+        if fault.kind == "drop":
+            _close_transport(send)
+            return True
+        if fault.kind == "drop_mid_body":
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", b"400")]})
+            await send({"type": "http.response.body", "body": b'{"partial": ', "more_body": True})
+            _close_transport(send)
+            return True
+        if fault.kind == "status":
+            response = self.error_response(fault.status, f"injected HTTP {fault.status}", "InjectedFault")
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = fault.retry_after
+        elif fault.kind == "malformed":
+            response = Response('{"deployment_status": "Runn', status_code=200, media_type="application/json")
+        elif fault.kind == "html":
+            response = Response(
+                "<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=fault.status or 502,
+                media_type="text/html",
+            )
+        else:  # empty
+            response = Response(b"", status_code=200, media_type="application/json")
+        await response(scope, receive, send)
+        return True
+
+    # ---- server lifecycle ----------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, port: int = 0) -> Emulator:
+        """Serve on 127.0.0.1 in a background thread; returns once requests are accepted."""
+        import uvicorn
+
+        config = uvicorn.Config(
+            self.asgi(), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+            access_log=False, timeout_keep_alive=30,
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(target=server.run, name=f"{self.service}-emulator", daemon=True)
+        self._thread.start()
+        started = threading.Event()
+        while not server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"{self.service} emulator failed to start on port {port}")
+            started.wait(0.01)
+        self.port = server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self.start() if self.port is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _close_transport(send: Send) -> None:
+    """Drop the TCP connection under uvicorn, as a crashing server or a proxy reset would."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:  # pragma: no cover - only uvicorn's protocols are supported
+        raise RuntimeError("cannot drop the connection: not served by uvicorn")
+    transport.close()
+    if hasattr(cycle, "response_complete"):
+        cycle.response_complete = True
+
+
+def json_body(request_body: bytes) -> Any:
+    return json.loads(request_body) if request_body else None
+
+
+async def read_json(request: Request) -> Any:
+    return json_body(await request.body())
+
+
+def unquote(value: str) -> str:
+    """Decode a path parameter taken from the raw path."""
+    return urllib.parse.unquote(value)
