@@ -537,7 +537,9 @@ class StopServiceHook(BaseHook):
         raise StopRejectedError(text, **kwargs)
 
     def describe(self, request: ApiRequest) -> str:
-        return self.redact(request.path)
+        """The request's path as the server sees it (no host, no query: nothing secret)."""
+        prefix = urllib.parse.urlsplit(self._config.base_url).path.rstrip("/") if self._config else ""
+        return self.redact(prefix + request.path)
 
     # ---- connection ------------------------------------------------------------------------
     def _adopt_config(self, config: ClientConfig) -> ClientConfig:
@@ -565,9 +567,7 @@ class StopServiceHook(BaseHook):
         if self._session is None:
             import requests
 
-            session = requests.Session()
-            session.max_redirects = 0
-            self._session = session
+            self._session = requests.Session()
         return self._session
 
     def close(self) -> None:
@@ -657,21 +657,30 @@ class StopServiceHook(BaseHook):
         self.raise_for_response(request, response)
         return response
 
-    def send(self, request: ApiRequest) -> ApiResponse:
-        """Send with retries on transient failures only; a 4xx that cannot change is raised at once."""
+    def send(self, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None) -> Any:
+        """
+        Send with retries on transient failures only; a 4xx that cannot change is raised at once.
+
+        ``parse`` runs inside the retry, so a malformed body is retried too: pass it for reads only,
+        never for a stop, which must not be sent again once the service has answered it.
+        """
         import tenacity
 
         for attempt in tenacity.Retrying(**self.retry.tenacity_kwargs(self._on_retry)):
             with attempt:
-                return self._send_once(request)
+                response = self._send_once(request)
+                return parse(response) if parse else response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def asend(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
+    async def asend(
+        self, client: httpx.AsyncClient, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None
+    ) -> Any:
         import tenacity
 
         async for attempt in tenacity.AsyncRetrying(**self.retry.tenacity_kwargs(self._on_retry)):
             with attempt:
-                return await self._asend_once(client, request)
+                response = await self._asend_once(client, request)
+                return parse(response) if parse else response
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ---- operations ------------------------------------------------------------------------
@@ -731,16 +740,19 @@ class StopServiceHook(BaseHook):
 
     def get_status(self, target_id: str) -> TargetStatus:
         target_id = self.validate_target(target_id)
-        return self.parse_status_response(target_id, self.send(self.build_status_request(target_id)))
+        return self.send(  # type: ignore[no-any-return]
+            self.build_status_request(target_id), lambda r: self.parse_status_response(target_id, r)
+        )
 
     async def aget_status(self, client: httpx.AsyncClient, target_id: str) -> TargetStatus:
         target_id = self.validate_target(target_id)
-        response = await self.asend(client, self.build_status_request(target_id))
-        return self.parse_status_response(target_id, response)
+        return await self.asend(  # type: ignore[no-any-return]
+            client, self.build_status_request(target_id), lambda r: self.parse_status_response(target_id, r)
+        )
 
     def list_targets(self) -> list[TargetStatus]:
         """Every target the service lists, with its status (for stop-all)."""
-        return self.parse_list_response(self.send(self.build_list_request()))
+        return self.send(self.build_list_request(), self.parse_list_response)  # type: ignore[no-any-return]
 
     def running_targets(self, name_pattern: str | None = None) -> list[str]:
         """Ids of listed targets that are not stopped, optionally matching a glob such as ``nightly_*``."""

@@ -1,0 +1,30 @@
+"""Nightly teardown: stop everything that costs money, every night."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_stop.operators.feldera import FelderaStopAllPipelinesOperator
+
+# Seconds between status checks; the demo and the tests turn it down.
+POLL_INTERVAL = float(os.environ.get("STOP_EXAMPLES_POLL_INTERVAL", "10"))
+
+with DAG(
+    dag_id="nightly_teardown",
+    start_date=datetime(2026, 1, 1),
+    schedule="0 2 * * *",
+    catchup=False,
+    tags=["example", "teardown"],
+):
+    FelderaStopAllPipelinesOperator(
+        task_id="stop_all_feldera_pipelines",
+        force=False,  # checkpoint first where the server offers it ...
+        fallback_to_force=True,  # ... and force on an open-source server
+        force_after=300,  # a checkpoint hanging in Stopping for 5 minutes is forced
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=1800,
+    )

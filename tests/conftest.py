@@ -1,0 +1,110 @@
+"""Shared fixtures: an isolated Airflow home with a sqlite DB, emulators, and a DAG runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EXAMPLE_DAGS = ROOT / "example_dags"
+
+# Airflow reads these at import time: set them before anything imports airflow.
+_HOME = tempfile.mkdtemp(prefix="airflow-provider-stop-tests-")
+os.environ["AIRFLOW_HOME"] = _HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLE_DAGS)
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
+os.environ["STOP_EXAMPLES_POLL_INTERVAL"] = "0.1"
+for _key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
+    del os.environ[_key]
+
+from airflow_provider_stop.testing.feldera import FelderaEmulator  # noqa: E402
+
+#: Hook settings that keep retry tests fast; the retry *logic* is unchanged.
+FAST_RETRIES: dict[str, Any] = {"max_attempts": 4, "retry_min_wait": 0.01, "retry_max_wait": 0.05, "timeout": 5}
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """A migrated sqlite metadata DB, once per session (what ``dag.test()`` needs)."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
+    )
+    return _HOME
+
+
+@pytest.fixture
+def feldera(monkeypatch: pytest.MonkeyPatch) -> Iterator[FelderaEmulator]:
+    """A Feldera emulator (open-source edition, no auth) behind ``feldera_default``."""
+    emulator = FelderaEmulator()
+    emulator.start()
+    monkeypatch.setenv("AIRFLOW_CONN_FELDERA_DEFAULT", json.dumps(emulator.connection()))
+    yield emulator
+    emulator.stop()
+
+
+def use_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn: dict[str, Any]) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+
+def load_example_dag(dag_id: str) -> Any:
+    """Load a DAG from ``example_dags/`` the way the DAG processor does."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(EXAMPLE_DAGS / f"{dag_id}.py"))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag(dag_id)
+    assert dag is not None, f"no DAG {dag_id!r}"
+    return dag
+
+
+def task_states(dag_run: Any) -> dict[str, str]:
+    return {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state) for ti in dag_run.get_task_instances()}
+
+
+def xcom_value(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
+    """The XCom a task pushed in ``dag_run``, read back from the metadata DB."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
+            .one_or_none()
+        )
+        if row is None:
+            return None
+        value = row.value
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class LogCapture:
+    """Everything logged or printed during a test: Airflow logs through structlog to stdout/stderr."""
+
+    def __init__(self, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+        self._capfd = capfd
+        self._caplog = caplog
+        self._seen = ""
+        caplog.set_level(1)
+
+    def text(self) -> str:
+        out, err = self._capfd.readouterr()
+        self._seen += out + err
+        records = "\n".join(
+            f"{r.getMessage()} {r.exc_text or ''}" for r in self._caplog.records
+        )
+        return self._seen + "\n" + records
+
+
+@pytest.fixture
+def logs(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> LogCapture:
+    return LogCapture(capfd, caplog)
