@@ -66,6 +66,19 @@ def load_example_dag(dag_id: str) -> Any:
     return dag
 
 
+def run_dag(dag: Any, **kwargs: Any) -> Any:
+    """``dag.test()`` for a DAG defined in a test: register it in the metadata DB first, as the
+    DAG processor would have (``dag.test()`` only serializes DAGs it finds in a bundle)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=os.devnull, collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+    return dag.test(**kwargs)
+
+
 def task_states(dag_run: Any) -> dict[str, str]:
     return {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state) for ti in dag_run.get_task_instances()}
 

@@ -77,7 +77,13 @@ class ServiceBinding:
         """The service's own stop parameters (e.g. Feldera's ``force``)."""
         return {}
 
-    def wait_trigger(self, target_ids: Sequence[str], poll_interval: float, deadline: float) -> StopWaitTrigger:
+    def wait_trigger(
+        self,
+        target_ids: Sequence[str],
+        poll_interval: float,
+        deadline: float,
+        resume: dict[str, Any] | None = None,
+    ) -> StopWaitTrigger:
         from airflow_provider_stop.triggers.base import StopWaitTrigger
 
         return StopWaitTrigger(
@@ -87,6 +93,7 @@ class ServiceBinding:
             poll_interval=poll_interval,
             deadline=deadline,
             hook_params=self.hook_params,
+            resume=resume,
         )
 
     def check_parameters(self) -> None:
@@ -237,10 +244,12 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         self, target_ids: list[str], deadline: float, escalate_at: float | None, done: dict[str, Any]
     ) -> None:
         phase_deadline = self._phase_deadline(deadline, escalate_at)
+        # The state travels in the trigger's events, not only in defer kwargs: dag.test() drops those.
+        resume = {"deadline": deadline, "escalate_at": escalate_at, "done": done}
         self.defer(
-            trigger=self.wait_trigger(target_ids, self.poll_interval, phase_deadline),
+            trigger=self.wait_trigger(target_ids, self.poll_interval, phase_deadline, resume),
             method_name="execute_complete",
-            kwargs={"deadline": deadline, "escalate_at": escalate_at, "done": done},
+            kwargs=resume,
             timeout=timedelta(seconds=max(0.0, phase_deadline - time.time()) + DEFERRAL_GRACE_SECONDS),
         )
 
@@ -253,6 +262,10 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         done: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Resume on the worker after the trigger: finish, escalate and defer again, or fail."""
+        resume = event.get("resume") or {}
+        deadline = resume.get("deadline", deadline)
+        escalate_at = resume.get("escalate_at", escalate_at)
+        done = resume.get("done", done)
         statuses = {**{t: TargetStatus.from_dict(s) for t, s in (done or {}).items()}, **statuses_from_event(event)}
         if event.get("status") == "success":
             return self._finish(statuses)

@@ -52,6 +52,7 @@ class StopWaitTrigger(BaseTrigger):
         poll_interval: float,
         deadline: float,
         hook_params: dict[str, Any] | None = None,
+        resume: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.hook_class_path = hook_class_path
@@ -60,6 +61,8 @@ class StopWaitTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = float(deadline)
         self.hook_params = dict(hook_params or {})
+        #: Echoed back in every event so the task resumes with its own state (deadline, progress).
+        self.resume = dict(resume or {})
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -71,10 +74,15 @@ class StopWaitTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "hook_params": self.hook_params,
+                "resume": self.resume,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        async for payload in self._run():
+            yield TriggerEvent({**payload, "resume": self.resume})
+
+    async def _run(self) -> AsyncIterator[dict[str, Any]]:
         hook: StopServiceHook | None = None
         try:
             hook = load_hook_class(self.hook_class_path)(self.conn_id, **self.hook_params)
@@ -82,19 +90,15 @@ class StopWaitTrigger(BaseTrigger):
                 statuses = await hook.await_stopped(
                     client, self.target_ids, poll_interval=self.poll_interval, deadline=self.deadline
                 )
-            yield TriggerEvent(
-                {"status": "success", "statuses": {t: s.to_dict() for t, s in statuses.items()}}
-            )
+            yield {"status": "success", "statuses": {t: s.to_dict() for t, s in statuses.items()}}
         except StopTimeoutError as exc:
-            yield TriggerEvent(
-                {
-                    "status": "timeout",
-                    "message": str(exc),
-                    "pending": exc.pending,
-                    "statuses": {t: s.to_dict() for t, s in exc.statuses.items()},
-                    "at": time.time(),
-                }
-            )
+            yield {
+                "status": "timeout",
+                "message": str(exc),
+                "pending": exc.pending,
+                "statuses": {t: s.to_dict() for t, s in exc.statuses.items()},
+                "at": time.time(),
+            }
         except Exception as exc:
             self.log.error("waiting for %s failed: %s", self.target_ids, hook.redact(str(exc)) if hook else exc)
-            yield TriggerEvent(error_payload(exc, hook.redact if hook else str))
+            yield error_payload(exc, hook.redact if hook else str)
