@@ -12,7 +12,10 @@ SERVICES = ["feldera"]
 
 def _modules(layer: str) -> list[dict[str, Any]]:
     return [
-        {"integration-name": INTEGRATION, "python-modules": [f"airflow_provider_stop.{layer}.{svc}" for svc in SERVICES]}
+        {
+            "integration-name": INTEGRATION,
+            "python-modules": [f"airflow_provider_stop.{layer}.{svc}" for svc in SERVICES],
+        }
     ]
 
 

@@ -31,4 +31,3 @@ def stop_retry_policy() -> ExceptionRetryPolicy:
             ),
         ]
     )
-

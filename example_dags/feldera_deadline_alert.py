@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, task
+from airflow.sdk import DAG, task
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from airflow_provider_stop.notifications.feldera import FelderaStopPipelineNotifier
 
@@ -18,7 +20,11 @@ with DAG(
         interval=timedelta(minutes=30),
         callback=AsyncCallback(
             FelderaStopPipelineNotifier,
-            kwargs={"pipeline_name": "nightly_fraud_scores", "force": True, "feldera_conn_id": "feldera_default"},
+            kwargs={
+                "pipeline_name": "nightly_fraud_scores",
+                "force": True,
+                "feldera_conn_id": "feldera_default",
+            },
         ),
     ),
     tags=["example", "feldera"],

@@ -29,14 +29,22 @@ for _key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
 from airflow_provider_stop.testing.feldera import FelderaEmulator  # noqa: E402
 
 #: Hook settings that keep retry tests fast; the retry *logic* is unchanged.
-FAST_RETRIES: dict[str, Any] = {"max_attempts": 4, "retry_min_wait": 0.01, "retry_max_wait": 0.05, "timeout": 5}
+FAST_RETRIES: dict[str, Any] = {
+    "max_attempts": 4,
+    "retry_min_wait": 0.01,
+    "retry_max_wait": 0.05,
+    "timeout": 5,
+}
 
 
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
     """A migrated sqlite metadata DB, once per session (what ``dag.test()`` needs)."""
     subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
     )
     return _HOME
 
@@ -80,7 +88,10 @@ def run_dag(dag: Any, **kwargs: Any) -> Any:
 
 
 def task_states(dag_run: Any) -> dict[str, str]:
-    return {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state) for ti in dag_run.get_task_instances()}
+    return {
+        ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state)
+        for ti in dag_run.get_task_instances()
+    }
 
 
 def xcom_value(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
@@ -112,9 +123,7 @@ class LogCapture:
     def text(self) -> str:
         out, err = self._capfd.readouterr()
         self._seen += out + err
-        records = "\n".join(
-            f"{r.getMessage()} {r.exc_text or ''}" for r in self._caplog.records
-        )
+        records = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in self._caplog.records)
         return self._seen + "\n" + records
 
 

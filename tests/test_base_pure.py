@@ -142,12 +142,22 @@ def test_feldera_stop_request_encodes_the_name_and_sends_force_explicitly(name: 
 
 
 @given(
-    st.sampled_from(["Stopped", "Suspended", "Stopping", "Running", "Paused", "Provisioning", "Brand-New-State"]),
-    st.one_of(st.none(), st.fixed_dictionaries({"message": st.text(max_size=30), "error_code": st.text(max_size=10)})),
+    st.sampled_from(
+        ["Stopped", "Suspended", "Stopping", "Running", "Paused", "Provisioning", "Brand-New-State"]
+    ),
+    st.one_of(
+        st.none(),
+        st.fixed_dictionaries({"message": st.text(max_size=30), "error_code": st.text(max_size=10)}),
+    ),
 )
 def test_feldera_status_parsing(state: str, error: dict[str, str] | None) -> None:
     hook = FelderaHook()
-    body = {"name": "p", "deployment_status": state, "deployment_desired_status": "Stopped", "deployment_error": error}
+    body = {
+        "name": "p",
+        "deployment_status": state,
+        "deployment_desired_status": "Stopped",
+        "deployment_error": error,
+    }
     status = hook.parse_status_response("p", ApiResponse(200, {}, json.dumps(body)))
     assert status.stopped == (state in {"Stopped", "Suspended"})
     assert status.raw_state == state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import urllib.parse
 from typing import Any
@@ -103,7 +104,11 @@ def test_graceful_stop_that_fails_reports_deployment_error(monkeypatch: pytest.M
     with FelderaEmulator(edition="Enterprise") as emu:
         use_connection(monkeypatch, "feldera_default", emu.connection())
         emu.add_pipeline(
-            "p1", graceful_stop_error={"message": "checkpoint failed: no storage", "error_code": "CheckpointFailed"}
+            "p1",
+            graceful_stop_error={
+                "message": "checkpoint failed: no storage",
+                "error_code": "CheckpointFailed",
+            },
         )
         h = hook()
         h.stop("p1", force=False)
@@ -133,16 +138,16 @@ def test_api_key_auth_and_tenant_header(monkeypatch: pytest.MonkeyPatch) -> None
     key = "apikey:" + "k" * 40
     with FelderaEmulator(api_key=key) as emu:
         emu.add_pipeline("p1")
-        use_connection(
-            monkeypatch, "feldera_default", {**emu.connection(), "extra": {"tenant": "team-a"}}
-        )
+        use_connection(monkeypatch, "feldera_default", {**emu.connection(), "extra": {"tenant": "team-a"}})
         h = hook()
         h.stop("p1", force=True)
         assert emu.requests[-1].headers["authorization"] == f"Bearer {key}"
         assert emu.requests[-1].headers["feldera-tenant"] == "team-a"
         assert h.test_connection()[0] is True
 
-        use_connection(monkeypatch, "feldera_default", {**emu.connection(), "password": "apikey:wrong-key-123"})
+        use_connection(
+            monkeypatch, "feldera_default", {**emu.connection(), "password": "apikey:wrong-key-123"}
+        )
         bad = hook()
         emu.reset_log()
         with pytest.raises(AuthenticationError, match="Unauthorized API key") as err:
@@ -159,7 +164,7 @@ def test_retry_after_on_503_is_honoured_then_the_stop_succeeds(feldera: FelderaE
     hook(retry_max_wait=5).stop("p1", force=True)
     posts = [r.at for r in feldera.requests if r.method == "POST"]
     assert len(posts) == 3
-    assert all(b - a >= 0.2 for a, b in zip(posts, posts[1:], strict=False))  # Retry-After, not the 0.01 s backoff
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(posts))  # Retry-After, not the 0.01 s backoff
 
 
 def test_429_without_retry_after_backs_off_and_succeeds(feldera: FelderaEmulator) -> None:
@@ -250,7 +255,9 @@ def test_running_targets_filters_stopped_and_by_glob(feldera: FelderaEmulator) -
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60).filter(str.strip)
+    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60).filter(
+        str.strip
+    )
 )
 def test_odd_names_reach_the_server_unchanged(feldera: FelderaEmulator, name: str) -> None:
     feldera.add_pipeline(name)

@@ -219,7 +219,10 @@ class TransientBatchStopError(BatchStopError, TransientStopError):
 
 
 def batch_error(
-    action: str, failures: Mapping[str, StopProviderError], total: int, succeeded: Mapping[str, Any] | None = None
+    action: str,
+    failures: Mapping[str, StopProviderError],
+    total: int,
+    succeeded: Mapping[str, Any] | None = None,
 ) -> BatchStopError:
     """One error naming every failed target, retryable when any single failure is."""
     lines = [f"{action} failed for {len(failures)} of {total} target(s):"]
@@ -476,7 +479,9 @@ class StopServiceHook(BaseHook):
         self, target_id: str, response: ApiResponse, options: Mapping[str, Any]
     ) -> StopAck:
         """Read a 2xx stop answer (errors were raised by ``raise_for_response``)."""
-        return StopAck(target_id=target_id, message=response.text.strip()[:200] or None, options=dict(options))
+        return StopAck(
+            target_id=target_id, message=response.text.strip()[:200] or None, options=dict(options)
+        )
 
     def build_status_request(self, target_id: str) -> ApiRequest:
         raise NotImplementedError
@@ -517,7 +522,9 @@ class StopServiceHook(BaseHook):
         message, code = self.error_details(response)
         what = f"{request.method} {self.describe(request)}"
         kwargs: dict[str, Any] = {"target_id": request.target_id, "status_code": status, "error_code": code}
-        text = self.redact(f"{self.hook_name}: {what} -> HTTP {status}" + (f" {code}" if code else "") + f": {message}")
+        text = self.redact(
+            f"{self.hook_name}: {what} -> HTTP {status}" + (f" {code}" if code else "") + f": {message}"
+        )
         if 300 <= status < 400:
             location = self.redact(response.header("location") or "?")
             raise StopRejectedError(
@@ -526,7 +533,9 @@ class StopServiceHook(BaseHook):
                 **kwargs,
             )
         if status in (401, 403):
-            raise AuthenticationError(f"{text}. Check the credentials of connection {self.conn_id!r}.", **kwargs)
+            raise AuthenticationError(
+                f"{text}. Check the credentials of connection {self.conn_id!r}.", **kwargs
+            )
         if status == 404:
             raise TargetNotFoundError(text, **kwargs)
         retry_after = parse_retry_after(response.header("retry-after"))
@@ -581,7 +590,9 @@ class StopServiceHook(BaseHook):
         import httpx
 
         config = await self.aconfig()
-        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+        limits = httpx.Limits(
+            max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
+        )
         async with httpx.AsyncClient(verify=config.verify, limits=limits, follow_redirects=False) as client:
             yield client
 
@@ -740,19 +751,19 @@ class StopServiceHook(BaseHook):
 
     def get_status(self, target_id: str) -> TargetStatus:
         target_id = self.validate_target(target_id)
-        return self.send(  # type: ignore[no-any-return]
+        return self.send(
             self.build_status_request(target_id), lambda r: self.parse_status_response(target_id, r)
         )
 
     async def aget_status(self, client: httpx.AsyncClient, target_id: str) -> TargetStatus:
         target_id = self.validate_target(target_id)
-        return await self.asend(  # type: ignore[no-any-return]
+        return await self.asend(
             client, self.build_status_request(target_id), lambda r: self.parse_status_response(target_id, r)
         )
 
     def list_targets(self) -> list[TargetStatus]:
         """Every target the service lists, with its status (for stop-all)."""
-        return self.send(self.build_list_request(), self.parse_list_response)  # type: ignore[no-any-return]
+        return self.send(self.build_list_request(), self.parse_list_response)
 
     def running_targets(self, name_pattern: str | None = None) -> list[str]:
         """Ids of listed targets that are not stopped, optionally matching a glob such as ``nightly_*``."""
@@ -764,7 +775,9 @@ class StopServiceHook(BaseHook):
         ]
 
     # ---- batches: every target is tried, then one error names all that failed --------------
-    def _map(self, fn: Callable[[str], T], target_ids: Sequence[str]) -> list[tuple[str, T | StopProviderError]]:
+    def _map(
+        self, fn: Callable[[str], T], target_ids: Sequence[str]
+    ) -> list[tuple[str, T | StopProviderError]]:
         """Apply ``fn`` to every id with bounded concurrency; errors are returned, not raised."""
 
         def safe(tid: str) -> T | StopProviderError:
@@ -806,7 +819,9 @@ class StopServiceHook(BaseHook):
         self, target_ids: Sequence[str], *, fail_if_not_running: bool = False, **options: Any
     ) -> dict[str, StopAck]:
         """Stop every target; only then raise one error naming all that failed."""
-        results = self._map(lambda t: self.stop(t, fail_if_not_running=fail_if_not_running, **options), target_ids)
+        results = self._map(
+            lambda t: self.stop(t, fail_if_not_running=fail_if_not_running, **options), target_ids
+        )
         return self._collect("stop", results)
 
     async def astop_many(
@@ -825,8 +840,12 @@ class StopServiceHook(BaseHook):
     def get_statuses(self, target_ids: Sequence[str]) -> dict[str, TargetStatus]:
         return self._collect("status check", self._map(self.get_status, target_ids))
 
-    async def aget_statuses(self, client: httpx.AsyncClient, target_ids: Sequence[str]) -> dict[str, TargetStatus]:
-        return self._collect("status check", await self._amap(lambda t: self.aget_status(client, t), target_ids))
+    async def aget_statuses(
+        self, client: httpx.AsyncClient, target_ids: Sequence[str]
+    ) -> dict[str, TargetStatus]:
+        return self._collect(
+            "status check", await self._amap(lambda t: self.aget_status(client, t), target_ids)
+        )
 
     # ---- waiting ---------------------------------------------------------------------------
     def wait_until_stopped(
@@ -909,9 +928,7 @@ class WaitProgress:
 def timeout_message(
     service: str, noun: str, pending: Sequence[str], statuses: Mapping[str, TargetStatus]
 ) -> str:
-    states = ", ".join(
-        f"{t!r} ({statuses[t].raw_state if t in statuses else 'unknown'})" for t in pending
-    )
+    states = ", ".join(f"{t!r} ({statuses[t].raw_state if t in statuses else 'unknown'})" for t in pending)
     return f"{service}: timed out waiting for {len(pending)} {noun}(s) to stop; still running: {states}"
 
 
@@ -954,4 +971,3 @@ def verify_from_extra(extra: Mapping[str, Any]) -> bool | str:
             return True
         return value
     return bool(value)
-

@@ -81,7 +81,9 @@ class FelderaHook(StopServiceHook):
         if tenant:
             headers["Feldera-Tenant"] = str(tenant)
         base = base_url_from_connection(conn, self.default_host)
-        return ClientConfig(base_url=base + "/v0", headers=headers, verify=verify_from_extra(extra), secrets=secrets)
+        return ClientConfig(
+            base_url=base + "/v0", headers=headers, verify=verify_from_extra(extra), secrets=secrets
+        )
 
     # ---- requests and answers --------------------------------------------------------------
     def build_stop_request(self, target_id: str, options: Mapping[str, Any]) -> ApiRequest:
@@ -106,7 +108,10 @@ class FelderaHook(StopServiceHook):
 
     def build_status_request(self, target_id: str) -> ApiRequest:
         return ApiRequest(
-            "GET", f"/pipelines/{quote_segment(target_id)}", params={"selector": "status"}, target_id=target_id
+            "GET",
+            f"/pipelines/{quote_segment(target_id)}",
+            params={"selector": "status"},
+            target_id=target_id,
         )
 
     def parse_status_response(self, target_id: str, response: ApiResponse) -> TargetStatus:
@@ -170,7 +175,11 @@ class FelderaHook(StopServiceHook):
 
     def fallback_options(self, error: StopProviderError, options: Mapping[str, Any]) -> dict[str, Any] | None:
         """A graceful stop refused as Enterprise-only becomes a forced one when the user allowed it."""
-        if isinstance(error, FeatureUnavailableError) and options.get("fallback_to_force") and not options.get("force"):
+        if (
+            isinstance(error, FeatureUnavailableError)
+            and options.get("fallback_to_force")
+            and not options.get("force")
+        ):
             return {**options, "force": True}
         return None
 
@@ -178,7 +187,9 @@ class FelderaHook(StopServiceHook):
         if response.status_code == 501:
             message, code = self.error_details(response)
             raise FeatureUnavailableError(
-                self.redact(f"Feldera: {request.method} {self.describe(request)} -> HTTP 501 {code}: {message}"),
+                self.redact(
+                    f"Feldera: {request.method} {self.describe(request)} -> HTTP 501 {code}: {message}"
+                ),
                 target_id=request.target_id,
                 status_code=501,
                 error_code=code,

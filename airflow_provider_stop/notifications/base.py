@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from airflow_provider_stop.hooks.base import StopProviderError, TargetStatus, validate_positive_number
+from airflow_provider_stop.hooks.base import (
+    BatchStopError,
+    StopAck,
+    StopProviderError,
+    TargetStatus,
+    validate_positive_number,
+)
 from airflow_provider_stop.operators.base import ServiceBinding
 
 if TYPE_CHECKING:
@@ -54,9 +60,15 @@ class StopNotifierBase(ServiceBinding, BaseNotifier):
             )
         return self.result
 
-    def _failure(self, hook: StopServiceHook | None, exc: Exception) -> str:
+    def _failure(
+        self, hook: StopServiceHook | None, exc: Exception, statuses: dict[str, TargetStatus]
+    ) -> dict[str, Any]:
+        """Report a failure; targets a partly failed batch did stop are still reported as such."""
+        if isinstance(exc, BatchStopError):
+            for tid, done in exc.succeeded.items():
+                statuses.setdefault(tid, done.as_status() if isinstance(done, StopAck) else done)
         text = str(exc) if isinstance(exc, StopProviderError) else f"{type(exc).__name__}: {exc}"
-        return hook.redact(text) if hook is not None else text
+        return self._report(statuses, hook.redact(text) if hook is not None else text)
 
     def notify(self, context: Context) -> None:
         hook: StopServiceHook | None = None
@@ -64,14 +76,16 @@ class StopNotifierBase(ServiceBinding, BaseNotifier):
         try:
             target_ids = self.target_ids()
             hook = self.make_hook()
-            acks = hook.stop_many(target_ids, fail_if_not_running=self.fail_if_not_running, **self.stop_options())
+            acks = hook.stop_many(
+                target_ids, fail_if_not_running=self.fail_if_not_running, **self.stop_options()
+            )
             statuses = {t: a.as_status() for t, a in acks.items()}
             if self.wait_for_completion:
                 statuses = hook.wait_until_stopped(
                     target_ids, poll_interval=self.poll_interval, deadline=time.time() + self.timeout
                 )
         except Exception as exc:
-            self._report(statuses, self._failure(hook, exc))
+            self._failure(hook, exc, statuses)
             return
         self._report(statuses, None)
 
@@ -88,8 +102,11 @@ class StopNotifierBase(ServiceBinding, BaseNotifier):
                 statuses = {t: a.as_status() for t, a in acks.items()}
                 if self.wait_for_completion:
                     statuses = await hook.await_stopped(
-                        client, target_ids, poll_interval=self.poll_interval, deadline=time.time() + self.timeout
+                        client,
+                        target_ids,
+                        poll_interval=self.poll_interval,
+                        deadline=time.time() + self.timeout,
                     )
         except Exception as exc:
-            return self._report(statuses, self._failure(hook, exc))
+            return self._failure(hook, exc, statuses)
         return self._report(statuses, None)

@@ -42,8 +42,8 @@ def default_deferrable() -> bool:
 
 
 def is_templated(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value or isinstance(value, list | tuple) and any(
-        is_templated(v) for v in value
+    return (isinstance(value, str) and "{{" in value) or (
+        isinstance(value, list | tuple) and any(is_templated(v) for v in value)
     )
 
 
@@ -115,7 +115,9 @@ def raise_from_event(event: Mapping[str, Any]) -> None:
 
     message = str(event.get("message") or "the wait failed without a message")
     if event.get("status") == "timeout":
-        raise StopTimeoutError(message, pending=event.get("pending") or [], statuses=statuses_from_event(event))
+        raise StopTimeoutError(
+            message, pending=event.get("pending") or [], statuses=statuses_from_event(event)
+        )
     cls: Any = StopProviderError
     path = str(event.get("error_class") or "")
     if path.startswith("airflow_provider_stop."):
@@ -203,13 +205,14 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             return {t: ack.as_status().to_dict() for t, ack in acks.items()}
         started = time.time()
         deadline = started + self.timeout
-        escalate_at = started + self.escalate_after if self._can_escalate() else None
+        escalate_at = (
+            started + self.escalate_after
+            if self.escalate_after is not None and self.escalation_options() is not None
+            else None
+        )
         if self.deferrable:
             self._defer(target_ids, deadline, escalate_at, done={})
         return self._wait_in_place(hook, target_ids, deadline, escalate_at)
-
-    def _can_escalate(self) -> bool:
-        return self.escalate_after is not None and self.escalation_options() is not None
 
     def _phase_deadline(self, deadline: float, escalate_at: float | None) -> float:
         return min(deadline, escalate_at) if escalate_at is not None else deadline
@@ -219,7 +222,9 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
     ) -> dict[str, Any]:
         try:
             statuses = hook.wait_until_stopped(
-                target_ids, poll_interval=self.poll_interval, deadline=self._phase_deadline(deadline, escalate_at)
+                target_ids,
+                poll_interval=self.poll_interval,
+                deadline=self._phase_deadline(deadline, escalate_at),
             )
         except StopTimeoutError as exc:
             if escalate_at is None or escalate_at >= deadline:
@@ -266,7 +271,10 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         deadline = resume.get("deadline", deadline)
         escalate_at = resume.get("escalate_at", escalate_at)
         done = resume.get("done", done)
-        statuses = {**{t: TargetStatus.from_dict(s) for t, s in (done or {}).items()}, **statuses_from_event(event)}
+        statuses = {
+            **{t: TargetStatus.from_dict(s) for t, s in (done or {}).items()},
+            **statuses_from_event(event),
+        }
         if event.get("status") == "success":
             return self._finish(statuses)
         if (
@@ -286,9 +294,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         hook_cls_name = self.hook_class_path.rsplit(".", 1)[-1].removesuffix("Hook")
         if self.fail_on_stop_error:
             check_stop_errors(hook_cls_name, self.target_field, statuses)
-        self.log.info(
-            "All stopped: %s", ", ".join(f"{t}={s.raw_state}" for t, s in statuses.items())
-        )
+        self.log.info("All stopped: %s", ", ".join(f"{t}={s.raw_state}" for t, s in statuses.items()))
         return {t: s.to_dict() for t, s in statuses.items()}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import shlex
@@ -18,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m airflow_provider_stop.testing")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the emulators until interrupted")
-    serve.add_argument("--service", action="append", choices=sorted(EMULATORS), help="only these (repeatable)")
+    serve.add_argument(
+        "--service", action="append", choices=sorted(EMULATORS), help="only these (repeatable)"
+    )
     serve.add_argument("--port", type=int, default=0, help="first port (0: any free port)")
     serve.add_argument("--demo-data", action="store_true", help="create a few running targets")
     args = parser.parse_args(argv)
@@ -36,10 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         done.wait()
-    except KeyboardInterrupt:
-        pass
     for emulator in emulators:
         emulator.stop()
     return 0

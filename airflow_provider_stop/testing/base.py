@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -115,7 +115,8 @@ class Emulator:
         return sum(
             1
             for r in list(self.requests)
-            if (method is None or r.method == method.upper()) and (path is None or fnmatch.fnmatchcase(r.path, path))
+            if (method is None or r.method == method.upper())
+            and (path is None or fnmatch.fnmatchcase(r.path, path))
         )
 
     def reset_log(self) -> None:
@@ -131,7 +132,9 @@ class Emulator:
                 return
             raw = scope.get("raw_path") or scope["path"].encode()
             path = raw.decode("latin-1").split("?", 1)[0]
-            query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            query = urllib.parse.parse_qs(
+                scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+            )
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
             self.requests.append(RecordedRequest(scope["method"], path, query, headers))
             # Route on the raw path so an encoded "/" in an id stays inside its segment.
@@ -152,8 +155,13 @@ class Emulator:
             _close_transport(send)
             return True
         if fault.kind == "drop_mid_body":
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", b"400")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"400")],
+                }
+            )
             await send({"type": "http.response.body", "body": b'{"partial": ', "more_body": True})
             _close_transport(send)
             return True
@@ -165,7 +173,8 @@ class Emulator:
             response = Response('{"deployment_status": "Runn', status_code=200, media_type="application/json")
         elif fault.kind == "html":
             response = Response(
-                "<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=fault.status or 502,
+                "<html><body><h1>502 Bad Gateway</h1></body></html>",
+                status_code=fault.status or 502,
                 media_type="text/html",
             )
         else:  # empty
@@ -180,13 +189,18 @@ class Emulator:
             raise RuntimeError(f"{type(self).__name__} is not started")
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, port: int = 0) -> Emulator:
+    def start(self, port: int = 0) -> Self:
         """Serve on 127.0.0.1 in a background thread; returns once requests are accepted."""
         import uvicorn
 
         config = uvicorn.Config(
-            self.asgi(), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-            access_log=False, timeout_keep_alive=30,
+            self.asgi(),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_keep_alive=30,
         )
         server = uvicorn.Server(config)
         self._server = server
@@ -208,7 +222,7 @@ class Emulator:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> Emulator:
+    def __enter__(self) -> Self:
         return self.start() if self.port is None else self
 
     def __exit__(self, *exc: object) -> None:
@@ -222,7 +236,7 @@ def _close_transport(send: Send) -> None:
     if transport is None:  # pragma: no cover - only uvicorn's protocols are supported
         raise RuntimeError("cannot drop the connection: not served by uvicorn")
     transport.close()
-    if hasattr(cycle, "response_complete"):
+    if cycle is not None and hasattr(cycle, "response_complete"):
         cycle.response_complete = True
 
 

@@ -50,7 +50,9 @@ class FelderaSettings:
 
 
 def _now_iso(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(ts if ts is not None else time.time(), tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts if ts is not None else time.time(), tz=UTC).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ"
+    )
 
 
 @dataclass
@@ -97,7 +99,9 @@ class EmulatedPipeline:
     def schedule(self, now: float, steps: list[tuple[float, str, str, dict[str, Any] | None]]) -> None:
         """Replace the future with ``steps`` (offsets from now)."""
         self.timeline = [s for s in self.timeline if s.at <= now]
-        self.timeline += [Step(now + offset, status, desired, error) for offset, status, desired, error in steps]
+        self.timeline += [
+            Step(now + offset, status, desired, error) for offset, status, desired, error in steps
+        ]
 
 
 class FelderaEmulator(Emulator):
@@ -119,7 +123,9 @@ class FelderaEmulator(Emulator):
         return conn
 
     # ---- direct set-up for tests and the demo (no HTTP) --------------------------------------
-    def add_pipeline(self, name: str, *, running: bool = True, paused: bool = False, **attrs: Any) -> EmulatedPipeline:
+    def add_pipeline(
+        self, name: str, *, running: bool = True, paused: bool = False, **attrs: Any
+    ) -> EmulatedPipeline:
         """A compiled pipeline, already Running (or Paused, or Stopped)."""
         now = time.time()
         pipeline = EmulatedPipeline(name=name, compiled_at=now - 1, **attrs)
@@ -143,12 +149,16 @@ class FelderaEmulator(Emulator):
             return self.pipelines[name].current(time.time()).status
 
     # ---- helpers ---------------------------------------------------------------------------
-    def error_response(self, status: int, message: str, code: str, details: dict[str, Any] | None = None) -> Response:
+    def error_response(
+        self, status: int, message: str, code: str, details: dict[str, Any] | None = None
+    ) -> Response:
         headers = {}
         if status == 503 and self.settings.retry_after_on_503:
             headers["Retry-After"] = "5"
         return JSONResponse(
-            {"message": message, "error_code": code, "details": details or {}}, status_code=status, headers=headers
+            {"message": message, "error_code": code, "details": details or {}},
+            status_code=status,
+            headers=headers,
         )
 
     def _auth_error(self, request: Request) -> Response | None:
@@ -157,11 +167,11 @@ class FelderaEmulator(Emulator):
             return None
         header = request.headers.get("authorization")
         if not header:
-            return PlainTextResponse(
-                "Unauthorized", status_code=401, headers={"WWW-Authenticate": "Bearer"}
-            )
+            return PlainTextResponse("Unauthorized", status_code=401, headers={"WWW-Authenticate": "Bearer"})
         if header != f"Bearer {key}":
-            return JSONResponse({"message": "Unauthorized API key", "error_code": "AuthenticationFailed"}, status_code=401)
+            return JSONResponse(
+                {"message": "Unauthorized API key", "error_code": "AuthenticationFailed"}, status_code=401
+            )
         return None
 
     def _unknown(self, name: str) -> Response:
@@ -192,7 +202,8 @@ class FelderaEmulator(Emulator):
             "created_at": _now_iso(pipeline.created_at),
             "version": pipeline.version,
             "platform_version": "v0",
-            "program_config": pipeline.program_config or {"profile": "optimized", "cache": True, "runtime_version": None},
+            "program_config": pipeline.program_config
+            or {"profile": "optimized", "cache": True, "runtime_version": None},
             "program_version": pipeline.program_version,
             "program_status": self._compile_status(pipeline, now),
             "program_status_since": _now_iso(pipeline.compiled_at),
@@ -224,8 +235,14 @@ class FelderaEmulator(Emulator):
             body.update(
                 {
                     "program_code": pipeline.program_code,
-                    "program_info": {"schema": {"inputs": [], "outputs": []}} if body["program_status"] == "Success" else None,
-                    "program_error": {"sql_compilation": None, "rust_compilation": None, "system_error": None},
+                    "program_info": {"schema": {"inputs": [], "outputs": []}}
+                    if body["program_status"] == "Success"
+                    else None,
+                    "program_error": {
+                        "sql_compilation": None,
+                        "rust_compilation": None,
+                        "system_error": None,
+                    },
                     "runtime_config": pipeline.runtime_config,
                     "udf_rust": pipeline.udf_rust,
                     "udf_toml": pipeline.udf_toml,
@@ -369,7 +386,9 @@ class FelderaEmulator(Emulator):
         name = unquote(request.path_params["name"])
         initial = request.query_params.get("initial", "running")
         if initial not in ("running", "paused", "standby"):
-            return self.error_response(405, f"Unsupported initial state '{initial}'", "UnsupportedPipelineAction")
+            return self.error_response(
+                405, f"Unsupported initial state '{initial}'", "UnsupportedPipelineAction"
+            )
         target = initial.capitalize()
         s = self.settings
         with self._state_lock:
@@ -381,11 +400,15 @@ class FelderaEmulator(Emulator):
             if step.status == "Stopping":
                 return self.error_response(
                     400,
-                    "Deployment resources status (current: 'Stopping', desired: 'Stopped') cannot have desired "
-                    "changed to 'Provisioned'. Cannot restart the pipeline while it is stopping. Wait until it is "
-                    "stopped before starting the pipeline again.",
+                    "Deployment resources status (current: 'Stopping', desired: 'Stopped') cannot have "
+                    "desired changed to 'Provisioned'. Cannot restart the pipeline while it is stopping. "
+                    "Wait until it is stopped before starting the pipeline again.",
                     "IllegalPipelineAction",
-                    {"status": "Stopping", "current_desired_status": "Stopped", "new_desired_status": "Provisioned"},
+                    {
+                        "status": "Stopping",
+                        "current_desired_status": "Stopped",
+                        "new_desired_status": "Provisioned",
+                    },
                 )
             pipeline.forced_stop_pending = False
             if step.status == "Stopped":
@@ -471,7 +494,9 @@ class FelderaEmulator(Emulator):
         pipeline.forced_stop_pending = True
         error = step.error
         if step.status == "Stopping":
-            pipeline.schedule(now, [(0.0, "Stopping", "Stopped", error), (s.stopping_seconds, "Stopped", "Stopped", error)])
+            pipeline.schedule(
+                now, [(0.0, "Stopping", "Stopped", error), (s.stopping_seconds, "Stopped", "Stopped", error)]
+            )
             return
         pipeline.schedule(
             now,
@@ -542,4 +567,3 @@ class FelderaEmulator(Emulator):
             Route(p + "/dismiss_error", self.handle_dismiss_error, methods=["POST"]),
             Route(p + "/clear", self.handle_clear, methods=["POST"]),
         ]
-

@@ -29,7 +29,9 @@ def error_payload(exc: BaseException, redact: Any = str) -> dict[str, Any]:
     return {
         "status": "error",
         "error_class": f"{type(exc).__module__}.{type(exc).__qualname__}",
-        "message": redact(str(exc)) if isinstance(exc, StopProviderError) else redact(f"{type(exc).__name__}: {exc}"),
+        "message": redact(str(exc))
+        if isinstance(exc, StopProviderError)
+        else redact(f"{type(exc).__name__}: {exc}"),
         "retryable": retryable,
     }
 
@@ -100,5 +102,7 @@ class StopWaitTrigger(BaseTrigger):
                 "at": time.time(),
             }
         except Exception as exc:
-            self.log.error("waiting for %s failed: %s", self.target_ids, hook.redact(str(exc)) if hook else exc)
+            self.log.error(
+                "waiting for %s failed: %s", self.target_ids, hook.redact(str(exc)) if hook else exc
+            )
             yield error_payload(exc, hook.redact if hook else str)

@@ -1,0 +1,83 @@
+"""Every example DAG, loaded as the DAG processor would and run under real Airflow against the emulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_stop.testing.feldera import FelderaEmulator
+from tests.conftest import EXAMPLE_DAGS, load_example_dag, task_states, xcom_value
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+def test_every_example_dag_imports_cleanly() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
+    assert bag.import_errors == {}
+    assert {
+        "feldera_stop_task",
+        "feldera_teardown",
+        "feldera_on_failure_callback",
+        "feldera_deadline_alert",
+        "nightly_teardown",
+    } <= set(bag.dag_ids)
+
+
+def test_stop_task_defers_then_the_sensor_confirms(feldera: FelderaEmulator) -> None:
+    feldera.add_pipeline("orders_etl")
+    dr = load_example_dag("feldera_stop_task").test()
+    assert task_states(dr) == {"stop_pipeline": "success", "confirm_stopped": "success"}
+    assert xcom_value(dr, "stop_pipeline")["orders_etl"]["raw_state"] == "Stopped"
+    assert feldera.count("POST", "*/stop") == 1
+
+
+def test_teardown_stops_the_pipeline_even_when_the_work_fails(feldera: FelderaEmulator) -> None:
+    feldera.add_pipeline("clickstream")
+    dr = load_example_dag("feldera_teardown").test()
+    assert task_states(dr) == {"use_pipeline": "failed", "stop_pipeline": "success"}
+    assert str(dr.state).endswith("failed")  # a teardown does not hide the failure
+    assert feldera.status_of("clickstream") == "Stopped"
+
+
+def test_nightly_teardown_stops_every_running_pipeline(feldera: FelderaEmulator) -> None:
+    for name in ("a", "b", "c"):
+        feldera.add_pipeline(name)
+    feldera.add_pipeline("already_off", running=False)
+    dr = load_example_dag("nightly_teardown").test()
+    assert task_states(dr) == {"stop_all_feldera_pipelines": "success"}
+    assert sorted(xcom_value(dr, "stop_all_feldera_pipelines")) == ["a", "b", "c"]
+    # graceful first (501 on open source), then the allowed fallback to force: two POSTs each
+    assert feldera.count("POST", "*/stop") == 6
+    assert feldera.count("POST", "*/already_off/stop") == 0
+
+
+def test_deadline_alert_callback_serializes_and_stops_the_pipeline_in_the_triggerer(
+    feldera: FelderaEmulator,
+) -> None:
+    """The DAG serializes as the DAG processor stores it, and its own callback, run by Airflow's
+    CallbackTrigger (what the triggerer does on a missed deadline), stops the pipeline.
+
+    ``dag.test()`` cannot run this DAG in Airflow 3.3.2: ``DagRun.update_state`` looks deadline
+    alerts up by id but is handed the DAG's alert definitions (the scheduler path is not affected).
+    """
+    import asyncio
+
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.triggers.callback import CallbackTrigger
+
+    dag = load_example_dag("feldera_deadline_alert")
+    serialized = DagSerialization.to_dict(dag)
+    assert "FelderaStopPipelineNotifier" in str(serialized)
+    (alert,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    assert alert.callback.path == "airflow_provider_stop.notifications.feldera.FelderaStopPipelineNotifier"
+
+    feldera.add_pipeline("nightly_fraud_scores")
+    trigger = CallbackTrigger(callback_path=alert.callback.path, callback_kwargs=dict(alert.callback.kwargs))
+
+    async def collect() -> list[dict[str, object]]:
+        return [event.payload async for event in trigger.run()]
+
+    final = asyncio.run(collect())[-1]
+    assert str(final["state"]).lower().endswith("success"), final
+    assert feldera.count("POST", "*/nightly_fraud_scores/stop") == 1

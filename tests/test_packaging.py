@@ -1,0 +1,89 @@
+"""Airflow discovers the provider; DAG files importing our operators pay for no HTTP or emulator code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from airflow_provider_stop.get_provider_info import get_provider_info
+
+
+def test_provider_info_matches_airflows_schema() -> None:
+    import importlib.resources
+
+    import jsonschema
+
+    schema = json.loads(
+        importlib.resources.files("airflow").joinpath("provider_info.schema.json").read_text()
+    )
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_every_module_and_class_named_in_provider_info_imports() -> None:
+    from airflow.sdk.module_loading import import_string
+
+    info = get_provider_info()
+    for layer in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[layer]:
+            for module in entry["python-modules"]:
+                __import__(module)
+    for path in info["notifications"] + [c["hook-class-name"] for c in info["connection-types"]]:
+        import_string(path)
+
+
+def _airflow(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+    )
+    return result.stdout
+
+
+def test_airflow_lists_the_provider_and_its_connection_type() -> None:
+    assert "airflow-provider-stop" in _airflow("providers", "list", "--output", "json")
+    info = json.loads(_airflow("providers", "get", "airflow-provider-stop", "--full", "--output", "json"))
+    text = json.dumps(info)
+    assert "airflow_provider_stop.hooks.feldera.FelderaHook" in text
+    hooks = json.loads(_airflow("providers", "hooks", "--output", "json"))
+    feldera = [h for h in hooks if h.get("connection_type") == "feldera"]
+    assert feldera and feldera[0]["class"] == "airflow_provider_stop.hooks.feldera.FelderaHook"
+
+
+HEAVY = [
+    "requests",
+    "starlette",
+    "uvicorn",
+    "airflow_provider_stop.hooks.feldera",
+    "airflow_provider_stop.testing",
+]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "airflow_provider_stop.operators.feldera",
+        "airflow_provider_stop.sensors.feldera",
+        "airflow_provider_stop.notifications.feldera",
+        "airflow_provider_stop.retry",
+    ],
+)
+def test_dag_parse_imports_nothing_network_related(module: str) -> None:
+    """Compared with what ``airflow.sdk`` itself already loads, our module adds no HTTP or server code."""
+    code = (
+        "import sys, json; import airflow.sdk; base = set(sys.modules); "
+        f"import {module}; print(json.dumps(sorted(set(sys.modules) - base)))"
+    )
+    added = json.loads(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    )
+    offenders = [
+        m for m in added if any(m == h or m.startswith(h + ".") for h in [*HEAVY, "httpx", "tenacity"])
+    ]
+    assert offenders == [], offenders
