@@ -245,16 +245,20 @@ def _events(trigger: StopWaitTrigger) -> list[dict[str, Any]]:
     return asyncio.run(collect())
 
 
-def test_trigger_rebuilt_mid_wait_keeps_its_deadline_and_sends_no_stop(feldera: FelderaEmulator) -> None:
-    feldera.add_pipeline("p", status_override="Stopping")
-    deadline = time.time() + 0.5
-    first = StopWaitTrigger(
+def feldera_trigger(target_ids: list[str], deadline: float) -> StopWaitTrigger:
+    return StopWaitTrigger(
         hook_class_path="airflow_provider_stop.hooks.feldera.FelderaHook",
         conn_id="feldera_default",
-        target_ids=["p"],
+        target_ids=target_ids,
         poll_interval=0.05,
         deadline=deadline,
     )
+
+
+def test_trigger_rebuilt_mid_wait_keeps_its_deadline_and_sends_no_stop(feldera: FelderaEmulator) -> None:
+    feldera.add_pipeline("p", status_override="Stopping")
+    deadline = time.time() + 0.5
+    first = feldera_trigger(["p"], deadline)
     _, kwargs = first.serialize()
     restarted = StopWaitTrigger(**kwargs)  # as after a triggerer restart
     (event,) = _events(restarted)
@@ -265,15 +269,7 @@ def test_trigger_rebuilt_mid_wait_keeps_its_deadline_and_sends_no_stop(feldera: 
 
 
 def test_trigger_turns_errors_into_an_error_event(feldera: FelderaEmulator) -> None:
-    (event,) = _events(
-        StopWaitTrigger(
-            hook_class_path="airflow_provider_stop.hooks.feldera.FelderaHook",
-            conn_id="feldera_default",
-            target_ids=["ghost"],
-            poll_interval=0.05,
-            deadline=time.time() + 5,
-        )
-    )
+    (event,) = _events(feldera_trigger(["ghost"], time.time() + 5))
     assert event["status"] == "error" and event["retryable"] is False
     assert event["error_class"] == "airflow_provider_stop.hooks.base.PermanentBatchStopError"
     assert "Unknown pipeline name 'ghost'" in event["message"]
