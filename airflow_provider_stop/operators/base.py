@@ -158,7 +158,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
     """
 
     ui_color = "#f6c9c9"
-    #: Whether a list target may be given (all current services accept one or many).
+    #: The service's name for ``escalate_after`` in messages (Feldera calls it ``force_after``).
     escalation_param: ClassVar[str] = "escalate_after"
 
     def __init__(
