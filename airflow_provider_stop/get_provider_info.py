@@ -7,7 +7,7 @@ from typing import Any
 from airflow_provider_stop import __version__
 
 INTEGRATION = "Stop remote jobs"
-SERVICES = ["feldera"]
+SERVICES = ["feldera", "dataforseo"]
 
 
 def _modules(layer: str) -> list[dict[str, Any]]:
@@ -23,7 +23,9 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-stop",
         "name": "Stop remote jobs",
-        "description": "Stop Feldera pipelines (and more services to come) and wait until they are stopped.",
+        "description": (
+            "Stop Feldera pipelines and DataForSEO On-Page crawl tasks, and wait until they are stopped."
+        ),
         "versions": [__version__],
         "integrations": [{"integration-name": INTEGRATION, "tags": ["service"]}],
         "hooks": _modules("hooks"),
@@ -32,7 +34,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_stop.triggers.base"]}
         ],
-        "notifications": ["airflow_provider_stop.notifications.feldera.FelderaStopPipelineNotifier"],
+        "notifications": [
+            "airflow_provider_stop.notifications.feldera.FelderaStopPipelineNotifier",
+            "airflow_provider_stop.notifications.dataforseo.DataForSeoStopOnPageTasksNotifier",
+        ],
         "connection-types": [
             {
                 "connection-type": "feldera",
@@ -58,6 +63,31 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["boolean", "null"], "default": True},
                     },
                 },
-            }
+            },
+            {
+                "connection-type": "dataforseo",
+                "hook-class-name": "airflow_provider_stop.hooks.dataforseo.DataForSeoHook",
+                "hook-name": "DataForSEO",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"host": "API URL", "login": "API login", "password": "API password"},
+                    "placeholders": {
+                        "host": "https://api.dataforseo.com (default)",
+                        "login": "the API login from app.dataforseo.com",
+                    },
+                },
+                "conn-fields": {
+                    "sandbox": {
+                        "label": "Use the sandbox",
+                        "description": "Use the sandbox (free dummy data) when Host is empty.",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                    "verify": {
+                        "label": "Verify TLS certificates",
+                        "description": "Turn off only for a test server with a self-signed certificate.",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                    },
+                },
+            },
         ],
     }

@@ -160,6 +160,10 @@ class TargetNotRunningError(PermanentStopError):
     """The target was not running and the caller asked for ``fail_if_not_running``."""
 
 
+class PaymentRequiredError(PermanentStopError):
+    """The account cannot pay for the call (balance, cost limit, subscription)."""
+
+
 class StopFailedError(PermanentStopError):
     """The target reached its stopped state, but the service reports that the stop failed."""
 
@@ -445,6 +449,8 @@ class StopServiceHook(BaseHook):
     target_param: ClassVar[str] = "target_id"
     #: Most requests in flight at once for one hook (bounded concurrency for batches).
     max_concurrency: ClassVar[int] = 8
+    #: Services whose stop call takes many ids set this; ``stop_many`` then sends chunks this size.
+    stop_batch_size: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -483,6 +489,16 @@ class StopServiceHook(BaseHook):
             target_id=target_id, message=response.text.strip()[:200] or None, options=dict(options)
         )
 
+    def build_batch_stop_request(self, target_ids: Sequence[str], options: Mapping[str, Any]) -> ApiRequest:
+        """One stop call for many ids (services with ``stop_batch_size``)."""
+        raise NotImplementedError
+
+    def parse_batch_stop_response(
+        self, target_ids: Sequence[str], response: ApiResponse, options: Mapping[str, Any]
+    ) -> dict[str, StopAck | StopProviderError]:
+        """Per id: an ack, or the error the service reported for that id alone."""
+        raise NotImplementedError
+
     def build_status_request(self, target_id: str) -> ApiRequest:
         raise NotImplementedError
 
@@ -509,8 +525,13 @@ class StopServiceHook(BaseHook):
                 return f"HTTP {response.status_code} (non-JSON body)", None
             return text[:300], None
         if isinstance(body, dict):
-            message = body.get("message") or body.get("error") or json.dumps(body)[:300]
-            code = body.get("error_code") or body.get("code")
+            message = (
+                body.get("message")
+                or body.get("error")
+                or body.get("status_message")
+                or json.dumps(body)[:300]
+            )
+            code = body.get("error_code") or body.get("code") or body.get("status_code")
             return str(message), str(code) if code is not None else None
         return str(body)[:300], None
 
@@ -708,6 +729,8 @@ class StopServiceHook(BaseHook):
         target_id = self.validate_target(target_id)
         if fail_if_not_running:
             self._check_running(self.get_status(target_id))
+        if self.stop_batch_size:
+            return self._one_of(target_id, self._stop_chunk([target_id], options))
         try:
             response = self.send(self.build_stop_request(target_id, options))
         except StopProviderError as exc:
@@ -721,12 +744,86 @@ class StopServiceHook(BaseHook):
         target_id = self.validate_target(target_id)
         if fail_if_not_running:
             self._check_running(await self.aget_status(client, target_id))
+        if self.stop_batch_size:
+            return self._one_of(target_id, await self._astop_chunk(client, [target_id], options))
         try:
             response = await self.asend(client, self.build_stop_request(target_id, options))
         except StopProviderError as exc:
             options = self._fallback_or_raise(exc, options)
             response = await self.asend(client, self.build_stop_request(target_id, options))
         return self._accepted(self.parse_stop_response(target_id, response, options))
+
+    # ---- batch stop calls (services with stop_batch_size) ----------------------------------
+    @staticmethod
+    def _one_of(target_id: str, results: Mapping[str, StopAck | StopProviderError]) -> StopAck:
+        result = results[target_id]
+        if isinstance(result, StopProviderError):
+            raise result
+        return result
+
+    def _chunk_results(
+        self, chunk: Sequence[str], response: ApiResponse, options: Mapping[str, Any]
+    ) -> dict[str, StopAck | StopProviderError]:
+        results = self.parse_batch_stop_response(chunk, response, options)
+        for tid in chunk:
+            result = results.get(tid)
+            if result is None:
+                results[tid] = MalformedResponseError(
+                    f"{self.hook_name}: the stop answer does not mention {self.target_noun} {tid!r}",
+                    target_id=tid,
+                )
+            elif isinstance(result, StopAck):
+                self._accepted(result)
+        return results
+
+    def _stop_chunk(
+        self, chunk: Sequence[str], options: Mapping[str, Any]
+    ) -> dict[str, StopAck | StopProviderError]:
+        """One batch stop call. A failure of the call itself is the failure of every id in it."""
+        try:
+            response = self.send(self.build_batch_stop_request(chunk, options))
+        except StopProviderError as exc:
+            return dict.fromkeys(chunk, exc)
+        return self._chunk_results(chunk, response, options)
+
+    async def _astop_chunk(
+        self, client: httpx.AsyncClient, chunk: Sequence[str], options: Mapping[str, Any]
+    ) -> dict[str, StopAck | StopProviderError]:
+        try:
+            response = await self.asend(client, self.build_batch_stop_request(chunk, options))
+        except StopProviderError as exc:
+            return dict.fromkeys(chunk, exc)
+        return self._chunk_results(chunk, response, options)
+
+    def _chunks(self, target_ids: Sequence[str]) -> list[list[str]]:
+        size = self.stop_batch_size or 1
+        ids = [self.validate_target(t) for t in dict.fromkeys(target_ids)]
+        return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+    def _stop_in_chunks(
+        self, target_ids: Sequence[str], options: Mapping[str, Any]
+    ) -> list[tuple[str, StopAck | StopProviderError]]:
+        chunks = self._chunks(target_ids)
+        merged: dict[str, StopAck | StopProviderError] = {}
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_concurrency, len(chunks)))) as pool:
+            for part in pool.map(lambda chunk: self._stop_chunk(chunk, options), chunks):
+                merged.update(part)
+        return [(t, merged[t]) for chunk in chunks for t in chunk]
+
+    async def _astop_in_chunks(
+        self, client: httpx.AsyncClient, target_ids: Sequence[str], options: Mapping[str, Any]
+    ) -> list[tuple[str, StopAck | StopProviderError]]:
+        chunks = self._chunks(target_ids)
+        semaphore = asyncio.Semaphore(self.max_concurrency)
+
+        async def bounded(chunk: list[str]) -> dict[str, StopAck | StopProviderError]:
+            async with semaphore:
+                return await self._astop_chunk(client, chunk, options)
+
+        merged: dict[str, StopAck | StopProviderError] = {}
+        for part in await asyncio.gather(*(bounded(c) for c in chunks)):
+            merged.update(part)
+        return [(t, merged[t]) for chunk in chunks for t in chunk]
 
     def _fallback_or_raise(self, exc: StopProviderError, options: Mapping[str, Any]) -> dict[str, Any]:
         alternative = self.fallback_options(exc, options)
@@ -818,7 +915,10 @@ class StopServiceHook(BaseHook):
     def stop_many(
         self, target_ids: Sequence[str], *, fail_if_not_running: bool = False, **options: Any
     ) -> dict[str, StopAck]:
-        """Stop every target; only then raise one error naming all that failed."""
+        """Stop every target (in chunks where the service takes many ids); then raise one error
+        naming all that failed."""
+        if self.stop_batch_size and not fail_if_not_running:
+            return self._collect("stop", self._stop_in_chunks(target_ids, options))
         results = self._map(
             lambda t: self.stop(t, fail_if_not_running=fail_if_not_running, **options), target_ids
         )
@@ -832,6 +932,8 @@ class StopServiceHook(BaseHook):
         fail_if_not_running: bool = False,
         **options: Any,
     ) -> dict[str, StopAck]:
+        if self.stop_batch_size and not fail_if_not_running:
+            return self._collect("stop", await self._astop_in_chunks(client, target_ids, options))
         results = await self._amap(
             lambda t: self.astop(client, t, fail_if_not_running=fail_if_not_running, **options), target_ids
         )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_stop.hooks.base import (
+    BatchStopError,
     InvalidInputError,
     StopAck,
     StopFailedError,
@@ -153,6 +154,8 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
     :param timeout: seconds from the stop to give up waiting (one absolute deadline for every mode).
     :param fail_if_not_running: fail when a target is already stopped (default: that is success).
     :param fail_on_stop_error: fail when a target stopped but the service reports an error.
+    :param fail_on_partial_failure: when the stop of some targets fails, fail (after stopping all the
+        others) — or, with ``False``, wait for the others and report the failed ones with their error.
     :param escalate_after: seconds after which targets still running get the service's stronger stop.
     :param hook_params: extra hook arguments (request ``timeout``, ``max_attempts``, retry waits).
     """
@@ -170,6 +173,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         timeout: float = 3600.0,
         fail_if_not_running: bool = False,
         fail_on_stop_error: bool = True,
+        fail_on_partial_failure: bool = True,
         escalate_after: float | None = None,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
@@ -181,6 +185,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         self.timeout = validate_positive_number(timeout, "timeout") or 3600.0
         self.fail_if_not_running = fail_if_not_running
         self.fail_on_stop_error = fail_on_stop_error
+        self.fail_on_partial_failure = fail_on_partial_failure
         self.escalate_after = validate_positive_number(escalate_after, self.escalation_param, allow_none=True)
         self.hook_params = dict(hook_params or {})
 
@@ -200,9 +205,10 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         if not target_ids:
             self.log.info("Nothing to stop.")
             return {}
-        acks = hook.stop_many(target_ids, fail_if_not_running=self.fail_if_not_running, **self.stop_options())
+        acks, failed = self._stop(hook, target_ids)
+        target_ids = [t for t in target_ids if t in acks]
         if not self.wait_for_completion:
-            return {t: ack.as_status().to_dict() for t, ack in acks.items()}
+            return {**{t: ack.as_status().to_dict() for t, ack in acks.items()}, **failed}
         started = time.time()
         deadline = started + self.timeout
         escalate_at = (
@@ -211,14 +217,38 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             else None
         )
         if self.deferrable:
-            self._defer(target_ids, deadline, escalate_at, done={})
-        return self._wait_in_place(hook, target_ids, deadline, escalate_at)
+            self._defer(target_ids, deadline, escalate_at, done={}, failed=failed)
+        return self._wait_in_place(hook, target_ids, deadline, escalate_at, failed)
+
+    def _stop(
+        self, hook: StopServiceHook, target_ids: list[str]
+    ) -> tuple[dict[str, StopAck], dict[str, Any]]:
+        """Stop all; with ``fail_on_partial_failure=False`` go on with those accepted, reporting the rest."""
+        try:
+            acks = hook.stop_many(
+                target_ids, fail_if_not_running=self.fail_if_not_running, **self.stop_options()
+            )
+        except BatchStopError as exc:
+            if self.fail_on_partial_failure or not exc.succeeded:
+                raise
+            self.log.error("%s\nWaiting for the %d that were accepted.", exc, len(exc.succeeded))
+            failed = {
+                t: TargetStatus(t, None, False, f"{type(e).__name__}: {e}").to_dict()
+                for t, e in exc.failures.items()
+            }
+            return dict(exc.succeeded), failed
+        return acks, {}
 
     def _phase_deadline(self, deadline: float, escalate_at: float | None) -> float:
         return min(deadline, escalate_at) if escalate_at is not None else deadline
 
     def _wait_in_place(
-        self, hook: StopServiceHook, target_ids: list[str], deadline: float, escalate_at: float | None
+        self,
+        hook: StopServiceHook,
+        target_ids: list[str],
+        deadline: float,
+        escalate_at: float | None,
+        failed: dict[str, Any],
     ) -> dict[str, Any]:
         try:
             statuses = hook.wait_until_stopped(
@@ -232,7 +262,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             self._escalate(hook, exc.pending)
             rest = hook.wait_until_stopped(exc.pending, poll_interval=self.poll_interval, deadline=deadline)
             statuses = {**exc.statuses, **rest}
-        return self._finish(statuses)
+        return self._finish(statuses, failed)
 
     def _escalate(self, hook: StopServiceHook, pending: list[str]) -> dict[str, StopAck]:
         options = self.escalation_options() or {}
@@ -246,11 +276,16 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         return hook.stop_many(pending, **options)
 
     def _defer(
-        self, target_ids: list[str], deadline: float, escalate_at: float | None, done: dict[str, Any]
+        self,
+        target_ids: list[str],
+        deadline: float,
+        escalate_at: float | None,
+        done: dict[str, Any],
+        failed: dict[str, Any],
     ) -> None:
         phase_deadline = self._phase_deadline(deadline, escalate_at)
         # The state travels in the trigger's events, not only in defer kwargs: dag.test() drops those.
-        resume = {"deadline": deadline, "escalate_at": escalate_at, "done": done}
+        resume = {"deadline": deadline, "escalate_at": escalate_at, "done": done, "failed": failed}
         self.defer(
             trigger=self.wait_trigger(target_ids, self.poll_interval, phase_deadline, resume),
             method_name="execute_complete",
@@ -265,18 +300,20 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         deadline: float | None = None,
         escalate_at: float | None = None,
         done: dict[str, Any] | None = None,
+        failed: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Resume on the worker after the trigger: finish, escalate and defer again, or fail."""
         resume = event.get("resume") or {}
         deadline = resume.get("deadline", deadline)
         escalate_at = resume.get("escalate_at", escalate_at)
         done = resume.get("done", done)
+        failed = resume.get("failed", failed) or {}
         statuses = {
             **{t: TargetStatus.from_dict(s) for t, s in (done or {}).items()},
             **statuses_from_event(event),
         }
         if event.get("status") == "success":
-            return self._finish(statuses)
+            return self._finish(statuses, failed)
         if (
             event.get("status") == "timeout"
             and escalate_at is not None
@@ -286,16 +323,17 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             pending = list(event.get("pending") or [])
             self._escalate(self.make_hook(), pending)
             stopped = {t: s.to_dict() for t, s in statuses.items() if t not in pending}
-            self._defer(pending, deadline, None, done=stopped)
+            self._defer(pending, deadline, None, done=stopped, failed=failed)
         raise_from_event(event)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _finish(self, statuses: Mapping[str, TargetStatus]) -> dict[str, Any]:
+    def _finish(self, statuses: Mapping[str, TargetStatus], failed: Mapping[str, Any]) -> dict[str, Any]:
+        """Check and return the final statuses; targets whose stop failed are reported with the error."""
         hook_cls_name = self.hook_class_path.rsplit(".", 1)[-1].removesuffix("Hook")
         if self.fail_on_stop_error:
             check_stop_errors(hook_cls_name, self.target_field, statuses)
         self.log.info("All stopped: %s", ", ".join(f"{t}={s.raw_state}" for t, s in statuses.items()))
-        return {t: s.to_dict() for t, s in statuses.items()}
+        return {**{t: s.to_dict() for t, s in statuses.items()}, **failed}
 
 
 class StopAllOperatorBase(StopOperatorBase):

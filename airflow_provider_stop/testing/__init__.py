@@ -4,4 +4,7 @@ Importing this package imports no server code; use the service modules, e.g.
 ``from airflow_provider_stop.testing.feldera import FelderaEmulator``.
 """
 
-EMULATORS = {"feldera": "airflow_provider_stop.testing.feldera.FelderaEmulator"}
+EMULATORS = {
+    "feldera": "airflow_provider_stop.testing.feldera.FelderaEmulator",
+    "dataforseo": "airflow_provider_stop.testing.dataforseo.DataForSeoEmulator",
+}

@@ -1,0 +1,203 @@
+"""DataForSEO On-Page: force-stop crawl tasks and read their summary (``../shared/api/dataforseo.md``).
+
+The API answers HTTP 200 for almost everything: success and failure live in the envelope's
+``status_code`` and in every task's own ``status_code`` (20000 = ok).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_stop.hooks.base import (
+    ApiRequest,
+    ApiResponse,
+    AuthenticationError,
+    ClientConfig,
+    InvalidInputError,
+    MalformedResponseError,
+    PaymentRequiredError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    StopAck,
+    StopProviderError,
+    StopRejectedError,
+    StopServiceHook,
+    TargetNotFoundError,
+    TargetStatus,
+    base_url_from_connection,
+    connection_extra,
+    quote_segment,
+    verify_from_extra,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+OK = 20000
+TASK_IN_QUEUE = 40602
+AUTH_CODES = {40100, 40201, 40207}
+PAYMENT_CODES = {40200, 40203, 40204}
+RATE_LIMIT_CODES = {40202}
+NOT_FOUND_CODES = {40400, 40401}
+#: 40103 "Task execution failed, please try to resubmit"; 5xxxx server-side trouble.
+TRANSIENT_CODES = {40103}
+
+
+def code_error(code: int, message: str, target_id: str | None = None) -> StopProviderError:
+    """The named error for a DataForSEO internal status code."""
+    text = f"DataForSEO: {code} {message}" + (f" (crawl task {target_id!r})" if target_id else "")
+    kwargs: dict[str, Any] = {"target_id": target_id, "error_code": str(code)}
+    if code in AUTH_CODES:
+        return AuthenticationError(text, **kwargs)
+    if code in PAYMENT_CODES:
+        return PaymentRequiredError(text, **kwargs)
+    if code in RATE_LIMIT_CODES:
+        return RateLimitedError(text + " (limit: 2000 requests a minute)", **kwargs)
+    if code in NOT_FOUND_CODES:
+        return TargetNotFoundError(text, **kwargs)
+    if code in TRANSIENT_CODES or code >= 50000:
+        return ServiceUnavailableError(text, **kwargs)
+    return StopRejectedError(text, **kwargs)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def envelope(response: ApiResponse) -> dict[str, Any]:
+    body = response.json()
+    if not isinstance(body, dict) or not isinstance(body.get("status_code"), int):
+        raise MalformedResponseError("DataForSEO: the response is not a DataForSEO envelope")
+    if not isinstance(body.get("tasks") or [], list):
+        raise MalformedResponseError("DataForSEO: the envelope's tasks is not a list")
+    return body
+
+
+class DataForSeoHook(StopServiceHook):
+    """
+    Talks to DataForSEO v3 On-Page.
+
+    Connection: ``login`` and ``password`` are the API credentials (HTTP Basic). ``host`` defaults to
+    ``https://api.dataforseo.com``; extra ``sandbox: true`` selects ``https://sandbox.dataforseo.com``.
+    """
+
+    conn_name_attr = "dataforseo_conn_id"
+    default_conn_name = "dataforseo_default"
+    conn_type = "dataforseo"
+    hook_name = "DataForSEO"
+    target_noun = "crawl task"
+    target_param = "crawl_task_ids"
+    #: 2000 requests a minute per account: 16 in flight keeps a 1000-id wait well under it.
+    max_concurrency = 16
+    #: force_stop takes at most 1000 ids a call.
+    stop_batch_size = 1000
+    default_host = "https://api.dataforseo.com"
+    sandbox_host = "https://sandbox.dataforseo.com"
+
+    def build_config(self, conn: Connection) -> ClientConfig:
+        extra = connection_extra(conn)
+        if not conn.login or not conn.password:
+            raise InvalidInputError(
+                f"connection {conn.conn_id!r} needs the DataForSEO API login and password (HTTP Basic)"
+            )
+        sandbox = str(extra.get("sandbox", "")).lower() in ("true", "1", "yes")
+        base = base_url_from_connection(conn, self.sandbox_host if sandbox else self.default_host)
+        token = base64.b64encode(f"{conn.login}:{conn.password}".encode()).decode()
+        return ClientConfig(
+            base_url=base,
+            headers={"Authorization": f"Basic {token}", "User-Agent": "airflow-provider-stop"},
+            verify=verify_from_extra(extra),
+            secrets=(conn.password, token),
+        )
+
+    # ---- errors: HTTP first, then the envelope --------------------------------------------
+    def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None:
+        status = response.status_code
+        if status == 402:
+            raise PaymentRequiredError(
+                f"DataForSEO: {request.method} {self.describe(request)} -> HTTP 402 Payment Required",
+                status_code=402,
+            )
+        if status == 404:
+            raise StopRejectedError(
+                f"DataForSEO: {self.describe(request)} -> HTTP 404: endpoint not found; "
+                "check the connection host",
+                status_code=404,
+            )
+        super().raise_for_response(request, response)
+        try:
+            body = response.json()
+        except MalformedResponseError:
+            return  # a stop's broken body is judged by the parser, outside the retry
+        code = body.get("status_code") if isinstance(body, dict) else None
+        if isinstance(code, int) and code != OK:
+            raise code_error(code, str(body.get("status_message")))
+
+    # ---- stop -----------------------------------------------------------------------------
+    def build_batch_stop_request(self, target_ids: Sequence[str], options: Mapping[str, Any]) -> ApiRequest:
+        return ApiRequest("POST", "/v3/on_page/force_stop", json=[{"id": t} for t in target_ids])
+
+    def parse_batch_stop_response(
+        self, target_ids: Sequence[str], response: ApiResponse, options: Mapping[str, Any]
+    ) -> dict[str, StopAck | StopProviderError]:
+        results: dict[str, StopAck | StopProviderError] = {}
+        wanted = set(target_ids)
+        for task in envelope(response).get("tasks") or []:
+            data = _dict(task.get("data"))
+            tid = str(data.get("id") or task.get("id"))
+            if tid not in wanted:
+                continue
+            code = task.get("status_code")
+            if code == OK:
+                results[tid] = StopAck(
+                    tid, message=task.get("status_message"), options={"cost": task.get("cost")}
+                )
+            else:
+                results[tid] = code_error(int(code or 0), str(task.get("status_message")), tid)
+        return results
+
+    # ---- status ---------------------------------------------------------------------------
+    def build_status_request(self, target_id: str) -> ApiRequest:
+        return ApiRequest("GET", f"/v3/on_page/summary/{quote_segment(target_id)}", target_id=target_id)
+
+    def parse_status_response(self, target_id: str, response: ApiResponse) -> TargetStatus:
+        tasks = envelope(response).get("tasks") or []
+        if not tasks or not isinstance(tasks[0], dict):
+            raise MalformedResponseError(f"DataForSEO: summary of {target_id!r} has no task")
+        task = tasks[0]
+        code = task.get("status_code")
+        if code == TASK_IN_QUEUE:
+            return TargetStatus(target_id, "in_queue", False, details={"cost": task.get("cost")})
+        if code != OK:
+            raise code_error(int(code or 0), str(task.get("status_message")), target_id)
+        result = task.get("result")
+        if not isinstance(result, list) or not result or not isinstance(result[0], dict):
+            return TargetStatus(target_id, "in_queue", False, details={"cost": task.get("cost")})
+        summary = result[0]
+        progress = summary.get("crawl_progress")
+        if not isinstance(progress, str):
+            raise MalformedResponseError(f"DataForSEO: summary of {target_id!r} has no crawl_progress")
+        if progress not in ("in_progress", "finished"):
+            self.log.warning(
+                "DataForSEO: crawl task %r reports unknown crawl_progress %r; treating it as running",
+                target_id,
+                progress,
+            )
+        reason = summary.get("crawl_stop_reason")
+        crawl_status = _dict(summary.get("crawl_status"))
+        domain = _dict(summary.get("domain_info"))
+        details = {
+            "crawl_stop_reason": reason,
+            "pages_crawled": crawl_status.get("pages_crawled"),
+            "max_crawl_pages": crawl_status.get("max_crawl_pages"),
+            "crawl_end": domain.get("crawl_end"),
+            "cost": task.get("cost"),
+        }
+        error = "crawl ended with unexpected_exception" if reason == "unexpected_exception" else None
+        return TargetStatus(target_id, progress, progress == "finished", error, details)
+
+    def build_test_request(self) -> ApiRequest:
+        # Free; limited to 20 calls a minute, which a connection test never approaches.
+        return ApiRequest("GET", "/v3/on_page/tasks_ready")

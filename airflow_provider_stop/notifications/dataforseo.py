@@ -1,0 +1,28 @@
+"""DataForSEO On-Page: force-stop crawl tasks from ``on_failure_callback`` or a DeadlineAlert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_stop.notifications.base import StopNotifierBase
+from airflow_provider_stop.operators.dataforseo import DATAFORSEO_HOOK
+
+
+class DataForSeoStopOnPageTasksNotifier(StopNotifierBase):
+    """Force-stop crawl tasks when a task fails or a deadline is missed; logs what it did, never raises."""
+
+    hook_class_path = DATAFORSEO_HOOK
+    target_field = "crawl_task_ids"
+    conn_id_field = "dataforseo_conn_id"
+    template_fields = ("crawl_task_ids", "dataforseo_conn_id")
+
+    def __init__(
+        self,
+        *,
+        crawl_task_ids: str | list[str],
+        dataforseo_conn_id: str = "dataforseo_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.crawl_task_ids = crawl_task_ids
+        self.dataforseo_conn_id = dataforseo_conn_id

@@ -1,0 +1,29 @@
+"""DataForSEO On-Page: wait until crawl tasks are finished."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_stop.operators.dataforseo import DATAFORSEO_HOOK
+from airflow_provider_stop.sensors.base import StoppedSensorBase
+
+
+class DataForSeoOnPageTasksStoppedSensor(StoppedSensorBase):
+    """Wait until every crawl task's summary says ``crawl_progress: finished``."""
+
+    hook_class_path = DATAFORSEO_HOOK
+    target_field = "crawl_task_ids"
+    conn_id_field = "dataforseo_conn_id"
+    template_fields = ("crawl_task_ids", "dataforseo_conn_id")
+
+    def __init__(
+        self,
+        *,
+        crawl_task_ids: str | list[str],
+        dataforseo_conn_id: str = "dataforseo_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.crawl_task_ids = crawl_task_ids
+        self.dataforseo_conn_id = dataforseo_conn_id
+        self.check_parameters()
