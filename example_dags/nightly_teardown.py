@@ -7,6 +7,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
+from airflow_provider_stop.operators.dataforseo import DataForSeoStopOnPageTasksOperator
 from airflow_provider_stop.operators.feldera import FelderaStopAllPipelinesOperator
 
 # Seconds between status checks; the demo and the tests turn it down.
@@ -17,6 +18,8 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     schedule="0 2 * * *",
     catchup=False,
+    # The crawls started during the day; a real DAG would pull these from XCom or a Variable.
+    params={"crawl_task_ids": ["crawl-shop-example", "crawl-blog-example", "crawl-docs-example"]},
     tags=["example", "teardown"],
 ):
     FelderaStopAllPipelinesOperator(
@@ -24,6 +27,14 @@ with DAG(
         force=False,  # checkpoint first where the server offers it ...
         fallback_to_force=True,  # ... and force on an open-source server
         force_after=300,  # a checkpoint hanging in Stopping for 5 minutes is forced
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=1800,
+    )
+    DataForSeoStopOnPageTasksOperator(
+        task_id="stop_dataforseo_crawls",
+        crawl_task_ids="{{ params.crawl_task_ids | tojson }}",  # a JSON list renders to the list
+        fail_on_partial_failure=False,  # a crawl that already vanished must not block the others
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=1800,

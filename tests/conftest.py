@@ -26,6 +26,7 @@ os.environ["STOP_EXAMPLES_POLL_INTERVAL"] = "0.1"
 for _key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
     del os.environ[_key]
 
+from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator  # noqa: E402
 from airflow_provider_stop.testing.feldera import FelderaEmulator  # noqa: E402
 
 #: Hook settings that keep retry tests fast; the retry *logic* is unchanged.
@@ -55,6 +56,16 @@ def feldera(monkeypatch: pytest.MonkeyPatch) -> Iterator[FelderaEmulator]:
     emulator = FelderaEmulator()
     emulator.start()
     monkeypatch.setenv("AIRFLOW_CONN_FELDERA_DEFAULT", json.dumps(emulator.connection()))
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def dfs(monkeypatch: pytest.MonkeyPatch) -> Iterator[DataForSeoEmulator]:
+    """A DataForSEO emulator (stops take 0.1 s to show) behind ``dataforseo_default``."""
+    emulator = DataForSeoEmulator(stop_delay_seconds=0.1)
+    emulator.start()
+    monkeypatch.setenv("AIRFLOW_CONN_DATAFORSEO_DEFAULT", json.dumps(emulator.connection()))
     yield emulator
     emulator.stop()
 

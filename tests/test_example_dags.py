@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
 from airflow_provider_stop.testing.feldera import FelderaEmulator
 from tests.conftest import EXAMPLE_DAGS, load_example_dag, task_states, xcom_value
 
@@ -40,12 +41,20 @@ def test_teardown_stops_the_pipeline_even_when_the_work_fails(feldera: FelderaEm
     assert feldera.status_of("clickstream") == "Stopped"
 
 
-def test_nightly_teardown_stops_every_running_pipeline(feldera: FelderaEmulator) -> None:
+def test_nightly_teardown_stops_every_running_pipeline_and_the_crawls(
+    feldera: FelderaEmulator, dfs: DataForSeoEmulator
+) -> None:
     for name in ("a", "b", "c"):
         feldera.add_pipeline(name)
     feldera.add_pipeline("already_off", running=False)
+    dfs.add_task("crawl-shop-example")
+    dfs.add_task("crawl-blog-example")  # crawl-docs-example is gone: reported, not blocking
     dr = load_example_dag("nightly_teardown").test()
-    assert task_states(dr) == {"stop_all_feldera_pipelines": "success"}
+    assert task_states(dr) == {"stop_all_feldera_pipelines": "success", "stop_dataforseo_crawls": "success"}
+    crawls = xcom_value(dr, "stop_dataforseo_crawls")
+    assert crawls["crawl-shop-example"]["details"]["crawl_stop_reason"] == "force_stopped"
+    assert "40401" in crawls["crawl-docs-example"]["error"]
+    assert dfs.count("POST", "/v3/on_page/force_stop") == 1
     assert sorted(xcom_value(dr, "stop_all_feldera_pipelines")) == ["a", "b", "c"]
     # graceful first (501 on open source), then the allowed fallback to force: two POSTs each
     assert feldera.count("POST", "*/stop") == 6

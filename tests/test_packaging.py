@@ -51,9 +51,12 @@ def test_airflow_lists_the_provider_and_its_connection_type() -> None:
     info = json.loads(_airflow("providers", "get", "airflow-provider-stop", "--full", "--output", "json"))
     text = json.dumps(info)
     assert "airflow_provider_stop.hooks.feldera.FelderaHook" in text
-    hooks = json.loads(_airflow("providers", "hooks", "--output", "json"))
-    feldera = [h for h in hooks if h.get("connection_type") == "feldera"]
-    assert feldera and feldera[0]["class"] == "airflow_provider_stop.hooks.feldera.FelderaHook"
+    hooks = {
+        h.get("connection_type"): h["class"]
+        for h in json.loads(_airflow("providers", "hooks", "--output", "json"))
+    }
+    assert hooks["feldera"] == "airflow_provider_stop.hooks.feldera.FelderaHook"
+    assert hooks["dataforseo"] == "airflow_provider_stop.hooks.dataforseo.DataForSeoHook"
 
 
 HEAVY = [
@@ -71,6 +74,9 @@ HEAVY = [
         "airflow_provider_stop.operators.feldera",
         "airflow_provider_stop.sensors.feldera",
         "airflow_provider_stop.notifications.feldera",
+        "airflow_provider_stop.operators.dataforseo",
+        "airflow_provider_stop.sensors.dataforseo",
+        "airflow_provider_stop.notifications.dataforseo",
         "airflow_provider_stop.retry",
     ],
 )

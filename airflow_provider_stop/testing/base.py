@@ -72,6 +72,11 @@ class Emulator:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
+        #: Seconds every answer takes (a real service is not instant; lets tests see overlapping requests).
+        self.latency = 0.0
+        self.in_flight = 0
+        #: Most requests being answered at once since the last ``reset_log`` (bounded-concurrency checks).
+        self.peak_in_flight = 0
 
     # ---- what a service emulator provides ------------------------------------------------
     def routes(self) -> list[Route]:
@@ -121,6 +126,7 @@ class Emulator:
 
     def reset_log(self) -> None:
         self.requests.clear()
+        self.peak_in_flight = 0
 
     # ---- ASGI ----------------------------------------------------------------------------
     def asgi(self) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
@@ -139,10 +145,17 @@ class Emulator:
             self.requests.append(RecordedRequest(scope["method"], path, query, headers))
             # Route on the raw path so an encoded "/" in an id stays inside its segment.
             scope = {**scope, "path": path}
-            fault = self._take_fault(scope["method"], path)
-            if fault is not None and await self._apply_fault(fault, scope, receive, send):
-                return
-            await app(scope, receive, send)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                if self.latency:
+                    await asyncio.sleep(self.latency)
+                fault = self._take_fault(scope["method"], path)
+                if fault is not None and await self._apply_fault(fault, scope, receive, send):
+                    return
+                await app(scope, receive, send)
+            finally:
+                self.in_flight -= 1
 
         return wrapper
 
