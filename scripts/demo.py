@@ -1,8 +1,8 @@
 """The demo: example DAGs under a real Airflow (sqlite, ``airflow dags test``) against the emulators.
 
-Starts the Feldera emulator with running pipelines, runs every example DAG, and prints each
-pipeline's state before and after, with what stopped it. Airflow's own logs go to ``.demo/logs/``.
-Exit status 0 only if every pipeline ended as expected.
+Starts the emulators with running targets (Feldera pipelines, DataForSEO crawls), runs every example
+DAG, and prints each target's state before and after, with what stopped it. Airflow's own logs go
+to ``.demo/logs/``. Exit status 0 only if every target ended as expected.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Step:
     conf: dict[str, Any] | None
     pipelines: list[str]
     expect_dag_failure: bool = False
+    crawls: tuple[str, ...] = ()
 
 
 STEPS = [
@@ -52,11 +53,12 @@ STEPS = [
         "nightly_teardown",
         None,
         ["ml_features", "ad_hoc_report", "backfill_2025"],
+        crawls=("crawl-shop-example", "crawl-blog-example", "crawl-docs-example"),
     ),
 ]
 
 
-def airflow_env(conn: dict[str, Any]) -> dict[str, str]:
+def airflow_env(conn: dict[str, Any], dfs_conn: dict[str, Any]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(
         AIRFLOW_HOME=str(WORK / "airflow"),
@@ -64,6 +66,7 @@ def airflow_env(conn: dict[str, Any]) -> dict[str, str]:
         AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "example_dags"),
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{WORK / 'airflow' / 'airflow.db'}",
         AIRFLOW_CONN_FELDERA_DEFAULT=json.dumps(conn),
+        AIRFLOW_CONN_DATAFORSEO_DEFAULT=json.dumps(dfs_conn),
         STOP_EXAMPLES_POLL_INTERVAL="0.5",
         PYTHONPATH=str(ROOT),
     )
@@ -106,26 +109,35 @@ def run_deadline_callback(step: Step, env: dict[str, str], log: Path) -> int:
 
 
 def main() -> int:
+    from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
     from airflow_provider_stop.testing.feldera import FelderaEmulator
 
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "logs").mkdir(parents=True)
-    emulator = FelderaEmulator(stop_lag_seconds=0.5, stopping_seconds=2.0)
-    emulator.start()
+    feldera = FelderaEmulator(stop_lag_seconds=0.5, stopping_seconds=2.0)
+    feldera.start()
     for step in STEPS:
         for name in step.pipelines:
-            emulator.add_pipeline(name, paused=name == "ad_hoc_report")
-    emulator.add_pipeline("already_stopped", running=False)
-    env = airflow_env(emulator.connection())
+            feldera.add_pipeline(name, paused=name == "ad_hoc_report")
+    feldera.add_pipeline("already_stopped", running=False)
+    dfs = DataForSeoEmulator(stop_delay_seconds=1.0)
+    dfs.start()
+    dfs.add_demo_data()
+    env = airflow_env(feldera.connection(), dfs.connection())
 
-    print(f"Feldera emulator at {emulator.url}; Airflow home {WORK / 'airflow'} (sqlite)")
+    def state(service: str, target: str) -> str:
+        return feldera.status_of(target) if service == "feldera" else dfs.progress_of(target)
+
+    print(f"Feldera emulator at {feldera.url}, DataForSEO emulator at {dfs.url}")
+    print(f"Airflow home {WORK / 'airflow'} (sqlite)")
     print("Preparing the Airflow metadata database ...", flush=True)
     if run_airflow(["db", "migrate"], env, WORK / "logs" / "db-migrate.log") != 0:
         print("airflow db migrate failed; see .demo/logs/db-migrate.log")
         return 1
 
-    before = {name: emulator.status_of(name) for name in emulator.pipelines}
-    rows: list[tuple[str, str, str, str, str, float]] = []
+    targets = [("feldera", name) for name in feldera.pipelines] + [("dataforseo", t) for t in dfs.tasks]
+    before = {key: state(*key) for key in targets}
+    rows: list[tuple[str, str, str, str, str]] = []
     problems: list[str] = []
     for step in STEPS:
         print(f"Running {step.dag_id:<30} ({step.title}) ...", end=" ", flush=True)
@@ -139,36 +151,36 @@ def main() -> int:
                 args += ["-c", json.dumps(step.conf)]
             code = run_airflow(args, env, log)
         elapsed = time.monotonic() - started
-        outcome = (
-            "dag run failed (as intended)"
-            if code and step.expect_dag_failure
-            else ("ok" if code == 0 else "FAILED")
-        )
+        if code and step.expect_dag_failure:
+            outcome = "dag run failed (as intended)"
+        else:
+            outcome = "ok" if code == 0 else "FAILED"
         if code and not step.expect_dag_failure:
             problems.append(f"{step.dag_id} exited {code}; see {log.relative_to(ROOT)}")
         print(f"{outcome} in {elapsed:.1f}s")
-        for name in step.pipelines:
-            rows.append((name, before[name], emulator.status_of(name), step.dag_id, outcome, elapsed))
+        for key in [("feldera", n) for n in step.pipelines] + [("dataforseo", c) for c in step.crawls]:
+            rows.append((*key, before[key], state(*key), step.dag_id))
 
-    emulator.stop()
-    posts = emulator.count("POST", "*/stop")
-    gets = emulator.count("GET")
+    feldera.stop()
+    dfs.stop()
+    posts = feldera.count("POST", "*/stop") + dfs.count("POST", "*/force_stop")
+    gets = feldera.count("GET") + dfs.count("GET")
     print()
-    header = f"{'pipeline':<22} {'before':<10} {'after':<10} {'stopped by':<30}"
+    header = f"{'service':<11} {'target':<22} {'before':<12} {'after':<12} {'stopped by':<28}"
     print(header)
     print("-" * len(header))
-    for name, was, now, dag_id, _outcome, _elapsed in rows:
-        print(f"{name:<22} {was:<10} {now:<10} {dag_id:<30}")
-        if now != "Stopped":
-            problems.append(f"{name} is {now}, expected Stopped")
-    after_idle = emulator.status_of("already_stopped")
-    print(f"{'already_stopped':<22} {before['already_stopped']:<10} {after_idle:<10} (left alone)")
-    if emulator.count("POST", "*/already_stopped/stop"):
+    for service, name, was, now, dag_id in rows:
+        print(f"{service:<11} {name:<22} {was:<12} {now:<12} {dag_id:<28}")
+        if now not in ("Stopped", "finished"):
+            problems.append(f"{service} {name} is {now}, expected stopped")
+    idle_before, idle_after = before[("feldera", "already_stopped")], feldera.status_of("already_stopped")
+    print(f"{'feldera':<11} {'already_stopped':<22} {idle_before:<12} {idle_after:<12} (left alone)")
+    if feldera.count("POST", "*/already_stopped/stop"):
         problems.append("already_stopped received a stop request")
     print()
-    stopped = sum(1 for r in rows if r[2] == "Stopped")
+    stopped = sum(1 for r in rows if r[3] in ("Stopped", "finished"))
     print(
-        f"Summary: {stopped} of {len(rows)} running pipelines stopped by {len(STEPS)} example DAGs; "
+        f"Summary: {stopped} of {len(rows)} running targets stopped by {len(STEPS)} example DAGs; "
         f"{posts} stop requests, {gets} status reads. Airflow logs: .demo/logs/"
     )
     if problems:
