@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_stop.notifications.base import StopNotifierBase
-from airflow_provider_stop.operators.dataforseo import DATAFORSEO_HOOK
+from airflow_provider_stop.operators.dataforseo import DataForSeoBinding
 
 
-class DataForSeoStopOnPageTasksNotifier(StopNotifierBase):
+class DataForSeoStopOnPageTasksNotifier(DataForSeoBinding, StopNotifierBase):
     """Force-stop crawl tasks when a task fails or a deadline is missed; logs what it did, never raises."""
 
-    hook_class_path = DATAFORSEO_HOOK
-    target_field = "crawl_task_ids"
-    conn_id_field = "dataforseo_conn_id"
     template_fields = ("crawl_task_ids", "dataforseo_conn_id")
 
     def __init__(

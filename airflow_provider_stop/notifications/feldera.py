@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_stop.notifications.base import StopNotifierBase
-from airflow_provider_stop.operators.feldera import FELDERA_HOOK, FelderaStopOptions
+from airflow_provider_stop.operators.feldera import FelderaStopOptions
 
 
 class FelderaStopPipelineNotifier(FelderaStopOptions, StopNotifierBase):
     """Stop pipelines when a task fails or a deadline is missed; logs what it did, never raises."""
 
-    hook_class_path = FELDERA_HOOK
-    target_field = "pipeline_name"
-    conn_id_field = "feldera_conn_id"
     template_fields = ("pipeline_name", "feldera_conn_id")
 
     def __init__(

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.base import StopOperatorBase
-
-DATAFORSEO_HOOK = "airflow_provider_stop.hooks.dataforseo.DataForSeoHook"
+from airflow_provider_stop.operators.base import ServiceBinding, StopOperatorBase
 
 
-class DataForSeoStopOnPageTasksOperator(StopOperatorBase):
+class DataForSeoBinding(ServiceBinding):
+    """What every DataForSEO task class shares: the hook, the ids parameter, the connection."""
+
+    hook_class_path = "airflow_provider_stop.hooks.dataforseo.DataForSeoHook"
+    target_field = "crawl_task_ids"
+    conn_id_field = "dataforseo_conn_id"
+
+
+class DataForSeoStopOnPageTasksOperator(DataForSeoBinding, StopOperatorBase):
     """
     Force-stop On-Page crawl tasks and wait until each summary says ``crawl_progress: finished``.
 
@@ -22,9 +28,6 @@ class DataForSeoStopOnPageTasksOperator(StopOperatorBase):
     :param dataforseo_conn_id: the DataForSEO connection.
     """
 
-    hook_class_path = DATAFORSEO_HOOK
-    target_field = "crawl_task_ids"
-    conn_id_field = "dataforseo_conn_id"
     template_fields = ("crawl_task_ids", "dataforseo_conn_id")
 
     def __init__(

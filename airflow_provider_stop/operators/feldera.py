@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.base import StopAllOperatorBase, StopOperatorBase
-
-FELDERA_HOOK = "airflow_provider_stop.hooks.feldera.FelderaHook"
+from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
 
 
-class FelderaStopOptions:
-    """Feldera's stop parameters, shared by the single and the stop-all operator."""
+class FelderaBinding(ServiceBinding):
+    """What every Feldera task class shares: the hook, the name parameter, the connection."""
+
+    hook_class_path = "airflow_provider_stop.hooks.feldera.FelderaHook"
+    target_field = "pipeline_name"
+    conn_id_field = "feldera_conn_id"
+
+
+class FelderaStopOptions(FelderaBinding):
+    """Feldera's stop parameters, shared by the operators and the notifier."""
 
     force: bool
     fallback_to_force: bool
@@ -34,11 +40,9 @@ class FelderaStopPipelineOperator(FelderaStopOptions, StopOperatorBase):
     :param feldera_conn_id: the Feldera connection.
     """
 
-    hook_class_path = FELDERA_HOOK
-    target_field = "pipeline_name"
-    conn_id_field = "feldera_conn_id"
-    escalation_param = "force_after"
     template_fields = ("pipeline_name", "feldera_conn_id")
+
+    escalation_param = "force_after"
 
     def __init__(
         self,
@@ -62,8 +66,7 @@ class FelderaStopPipelineOperator(FelderaStopOptions, StopOperatorBase):
 class FelderaStopAllPipelinesOperator(FelderaStopOptions, StopAllOperatorBase):
     """Stop every pipeline that is not Stopped (optionally only names matching ``name_pattern``)."""
 
-    hook_class_path = FELDERA_HOOK
-    conn_id_field = "feldera_conn_id"
+    target_field = "name_pattern"
     escalation_param = "force_after"
     template_fields = ("name_pattern", "feldera_conn_id")
 

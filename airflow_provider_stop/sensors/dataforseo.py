@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.dataforseo import DATAFORSEO_HOOK
+from airflow_provider_stop.operators.dataforseo import DataForSeoBinding
 from airflow_provider_stop.sensors.base import StoppedSensorBase
 
 
-class DataForSeoOnPageTasksStoppedSensor(StoppedSensorBase):
+class DataForSeoOnPageTasksStoppedSensor(DataForSeoBinding, StoppedSensorBase):
     """Wait until every crawl task's summary says ``crawl_progress: finished``."""
 
-    hook_class_path = DATAFORSEO_HOOK
-    target_field = "crawl_task_ids"
-    conn_id_field = "dataforseo_conn_id"
     template_fields = ("crawl_task_ids", "dataforseo_conn_id")
 
     def __init__(

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.feldera import FELDERA_HOOK
+from airflow_provider_stop.operators.feldera import FelderaBinding
 from airflow_provider_stop.sensors.base import StoppedSensorBase
 
 
-class FelderaPipelineStoppedSensor(StoppedSensorBase):
+class FelderaPipelineStoppedSensor(FelderaBinding, StoppedSensorBase):
     """Wait until every named pipeline's ``deployment_status`` is Stopped; a ``deployment_error`` fails it."""
 
-    hook_class_path = FELDERA_HOOK
-    target_field = "pipeline_name"
-    conn_id_field = "feldera_conn_id"
     template_fields = ("pipeline_name", "feldera_conn_id")
 
     def __init__(
