@@ -7,7 +7,7 @@ from typing import Any
 from airflow_provider_stop import __version__
 
 INTEGRATION = "Stop remote jobs"
-SERVICES = ["feldera", "dataforseo"]
+SERVICES = ["feldera", "dataforseo", "rainforest"]
 
 
 def _modules(layer: str) -> list[dict[str, Any]]:
@@ -24,7 +24,8 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-stop",
         "name": "Stop remote jobs",
         "description": (
-            "Stop Feldera pipelines and DataForSEO On-Page crawl tasks, and wait until they are stopped."
+            "Stop Feldera pipelines, DataForSEO On-Page crawl tasks and Rainforest API (Traject Data) "
+            "collections, and wait until they are stopped."
         ),
         "versions": [__version__],
         "integrations": [{"integration-name": INTEGRATION, "tags": ["service"]}],
@@ -37,6 +38,7 @@ def get_provider_info() -> dict[str, Any]:
         "notifications": [
             "airflow_provider_stop.notifications.feldera.FelderaStopPipelineNotifier",
             "airflow_provider_stop.notifications.dataforseo.DataForSeoStopOnPageTasksNotifier",
+            "airflow_provider_stop.notifications.rainforest.RainforestStopCollectionNotifier",
         ],
         "connection-types": [
             {
@@ -81,6 +83,33 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Use the sandbox",
                         "description": "Use the sandbox (free dummy data) when Host is empty.",
                         "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                    "verify": {
+                        "label": "Verify TLS certificates",
+                        "description": "Turn off only for a test server with a self-signed certificate.",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                    },
+                },
+            },
+            {
+                "connection-type": "rainforest",
+                "hook-class-name": "airflow_provider_stop.hooks.rainforest.RainforestHook",
+                "hook-name": "Rainforest API (Traject Data)",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"host": "API URL", "password": "API key"},
+                    "placeholders": {"host": "https://api.rainforestapi.com (default)"},
+                },
+                "conn-fields": {
+                    "resource": {
+                        "label": "Resource",
+                        "description": "collections (Rainforest, BigBox, ...) or batches (SerpWow, ...)",
+                        "schema": {"type": ["string", "null"], "enum": ["collections", "batches", None]},
+                    },
+                    "path_prefix": {
+                        "label": "Path prefix",
+                        "description": "/live for SerpWow; empty for the others",
+                        "schema": {"type": ["string", "null"], "pattern": "^(/[A-Za-z0-9_-]+)*$"},
                     },
                     "verify": {
                         "label": "Verify TLS certificates",

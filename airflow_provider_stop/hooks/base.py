@@ -720,6 +720,27 @@ class StopServiceHook(BaseHook):
         """Reject bad ids before any request; services may add their own rules."""
         return validate_target_id(target_id, self.target_param)
 
+    def refused_as_not_running(self, error: StopProviderError) -> bool:
+        """True when the service refused the stop because the target is not running; a GET then decides."""
+        return False
+
+    def _not_running(
+        self, error: StopProviderError, status: TargetStatus, fail_if_not_running: bool
+    ) -> StopAck:
+        """A refused stop of a target that is in fact stopped is success (unless asked to fail)."""
+        if not status.stopped:
+            raise error
+        if fail_if_not_running:
+            self._check_running(status)
+        self.log.info(
+            "%s: %s %r is already %s; nothing to stop",
+            self.hook_name,
+            self.target_noun,
+            status.target_id,
+            status.raw_state,
+        )
+        return StopAck(status.target_id, accepted=False, already_stopped=True, message=error.message)
+
     def fallback_options(self, error: StopProviderError, options: Mapping[str, Any]) -> dict[str, Any] | None:
         """Options to retry a refused stop with (e.g. a forced stop), or None to raise the error."""
         return None
@@ -734,6 +755,8 @@ class StopServiceHook(BaseHook):
         try:
             response = self.send(self.build_stop_request(target_id, options))
         except StopProviderError as exc:
+            if self.refused_as_not_running(exc):
+                return self._not_running(exc, self.get_status(target_id), fail_if_not_running)
             options = self._fallback_or_raise(exc, options)
             response = self.send(self.build_stop_request(target_id, options))
         return self._accepted(self.parse_stop_response(target_id, response, options))
@@ -749,6 +772,8 @@ class StopServiceHook(BaseHook):
         try:
             response = await self.asend(client, self.build_stop_request(target_id, options))
         except StopProviderError as exc:
+            if self.refused_as_not_running(exc):
+                return self._not_running(exc, await self.aget_status(client, target_id), fail_if_not_running)
             options = self._fallback_or_raise(exc, options)
             response = await self.asend(client, self.build_stop_request(target_id, options))
         return self._accepted(self.parse_stop_response(target_id, response, options))
@@ -861,6 +886,10 @@ class StopServiceHook(BaseHook):
     def list_targets(self) -> list[TargetStatus]:
         """Every target the service lists, with its status (for stop-all)."""
         return self.send(self.build_list_request(), self.parse_list_response)
+
+    def stop_all_targets(self, target_ids: Sequence[str], **options: Any) -> dict[str, StopAck]:
+        """Stop everything ``running_targets`` listed; services with a stop-all call override this."""
+        return self.stop_many(target_ids, **options)
 
     def running_targets(self, name_pattern: str | None = None) -> list[str]:
         """Ids of listed targets that are not stopped, optionally matching a glob such as ``nightly_*``."""

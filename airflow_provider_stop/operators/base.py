@@ -220,14 +220,15 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             self._defer(target_ids, deadline, escalate_at, done={}, failed=failed)
         return self._wait_in_place(hook, target_ids, deadline, escalate_at, failed)
 
+    def send_stops(self, hook: StopServiceHook, target_ids: list[str]) -> dict[str, StopAck]:
+        return hook.stop_many(target_ids, fail_if_not_running=self.fail_if_not_running, **self.stop_options())
+
     def _stop(
         self, hook: StopServiceHook, target_ids: list[str]
     ) -> tuple[dict[str, StopAck], dict[str, Any]]:
         """Stop all; with ``fail_on_partial_failure=False`` go on with those accepted, reporting the rest."""
         try:
-            acks = hook.stop_many(
-                target_ids, fail_if_not_running=self.fail_if_not_running, **self.stop_options()
-            )
+            acks = self.send_stops(hook, target_ids)
         except BatchStopError as exc:
             if self.fail_on_partial_failure or not exc.succeeded:
                 raise
@@ -353,6 +354,9 @@ class StopAllOperatorBase(StopOperatorBase):
     def check_parameters(self) -> None:
         if not is_templated(getattr(self, self.conn_id_field)):
             self.conn_id()
+
+    def send_stops(self, hook: StopServiceHook, target_ids: list[str]) -> dict[str, StopAck]:
+        return hook.stop_all_targets(target_ids, **self.stop_options())
 
     def resolve_targets(self, hook: StopServiceHook) -> list[str]:
         running = hook.running_targets(self.name_pattern or None)

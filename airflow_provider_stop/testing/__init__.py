@@ -7,4 +7,5 @@ Importing this package imports no server code; use the service modules, e.g.
 EMULATORS = {
     "feldera": "airflow_provider_stop.testing.feldera.FelderaEmulator",
     "dataforseo": "airflow_provider_stop.testing.dataforseo.DataForSeoEmulator",
+    "rainforest": "airflow_provider_stop.testing.rainforest.RainforestEmulator",
 }

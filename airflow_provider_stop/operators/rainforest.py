@@ -1,0 +1,56 @@
+"""Rainforest API (Traject Data): stop one collection (or a list), or all of them, and wait until idle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
+
+
+class RainforestBinding(ServiceBinding):
+    """What every Rainforest task class shares: the hook, the id parameter, the connection."""
+
+    hook_class_path = "airflow_provider_stop.hooks.rainforest.RainforestHook"
+    target_field = "collection_id"
+    conn_id_field = "rainforest_conn_id"
+
+
+class RainforestStopCollectionOperator(RainforestBinding, StopOperatorBase):
+    """
+    Stop a collection (or batch) and wait until its ``status`` is ``idle``.
+
+    An ``idle`` collection cannot be stopped; that answer is confirmed with a GET and is success unless
+    ``fail_if_not_running=True``. Returns per id the final status; ``details.stop_response`` on the
+    stop answer says whether credits were refunded when the API says so (a queued collection).
+
+    :param collection_id: one id or a list (templated).
+    :param rainforest_conn_id: the connection (its extras pick collections or batches and a prefix).
+    """
+
+    template_fields = ("collection_id", "rainforest_conn_id")
+
+    def __init__(
+        self, *, collection_id: str | list[str], rainforest_conn_id: str = "rainforest_default", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection_id = collection_id
+        self.rainforest_conn_id = rainforest_conn_id
+        self.check_parameters()
+
+
+class RainforestStopAllCollectionsOperator(RainforestBinding, StopAllOperatorBase):
+    """
+    ``GET /collections/stopall``: stop every queued or running collection with one call.
+
+    The list is read once first (it is limited to 60 requests a minute) to know which collections to
+    wait for; waiting then polls each with ``GET /collections/{id}``. Returns per id the final status;
+    ``details.stop_options.stopped_count`` is the count the API reported.
+    """
+
+    target_field = "name_pattern"
+    template_fields = ("name_pattern", "rainforest_conn_id")
+
+    def __init__(self, *, rainforest_conn_id: str = "rainforest_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rainforest_conn_id = rainforest_conn_id
+        self.check_parameters()
