@@ -28,6 +28,7 @@ for _key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
 
 from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator  # noqa: E402
 from airflow_provider_stop.testing.feldera import FelderaEmulator  # noqa: E402
+from airflow_provider_stop.testing.rainforest import RainforestEmulator  # noqa: E402
 
 #: Hook settings that keep retry tests fast; the retry *logic* is unchanged.
 FAST_RETRIES: dict[str, Any] = {
@@ -66,6 +67,16 @@ def dfs(monkeypatch: pytest.MonkeyPatch) -> Iterator[DataForSeoEmulator]:
     emulator = DataForSeoEmulator(stop_delay_seconds=0.1)
     emulator.start()
     monkeypatch.setenv("AIRFLOW_CONN_DATAFORSEO_DEFAULT", json.dumps(emulator.connection()))
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def rainforest(monkeypatch: pytest.MonkeyPatch) -> Iterator[RainforestEmulator]:
+    """A Rainforest collections emulator (stops are immediate) behind ``rainforest_default``."""
+    emulator = RainforestEmulator(queue_seconds=0.05)
+    emulator.start()
+    monkeypatch.setenv("AIRFLOW_CONN_RAINFOREST_DEFAULT", json.dumps(emulator.connection()))
     yield emulator
     emulator.stop()
 

@@ -321,6 +321,30 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 # --------------------------------------------------------------------------------------------
 # Redaction
 # --------------------------------------------------------------------------------------------
+class _HttpLibraryRedaction(logging.Filter):
+    """Redacts known secrets from the HTTP libraries' own log records (urllib3 logs request lines with
+    their query string at DEBUG; httpx logs full URLs at INFO), which Airflow's masker never sees."""
+
+    LOGGERS = ("urllib3.connectionpool", "httpx", "httpcore.connection", "httpcore.http11")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: set[str] = set()
+        for name in self.LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.forms:
+            text = record.getMessage()
+            for form in sorted(self.forms, key=len, reverse=True):
+                text = text.replace(form, REDACTED)
+            record.msg, record.args = text, ()
+        return True
+
+
+_HTTP_LOG_REDACTION = _HttpLibraryRedaction()
+
+
 class Redactor:
     """Replaces every known secret, raw or URL-encoded, in any text that may be logged or raised."""
 
@@ -337,7 +361,8 @@ class Redactor:
         return text
 
     def register_with_airflow(self) -> None:
-        """Ask Airflow's own masker to hide the secrets from task logs too."""
+        """Hide the secrets from the HTTP libraries' logs, and ask Airflow's masker to hide them too."""
+        _HTTP_LOG_REDACTION.forms.update(self._forms)
         try:
             from airflow.sdk.log import mask_secret
         except ImportError:  # pragma: no cover - very old SDKs
