@@ -9,6 +9,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_stop.operators.dataforseo import DataForSeoStopOnPageTasksOperator
 from airflow_provider_stop.operators.feldera import FelderaStopAllPipelinesOperator
+from airflow_provider_stop.operators.rainforest import RainforestStopAllCollectionsOperator
 
 # Seconds between status checks; the demo and the tests turn it down.
 POLL_INTERVAL = float(os.environ.get("STOP_EXAMPLES_POLL_INTERVAL", "10"))
@@ -35,6 +36,12 @@ with DAG(
         task_id="stop_dataforseo_crawls",
         crawl_task_ids="{{ params.crawl_task_ids | tojson }}",  # a JSON list renders to the list
         fail_on_partial_failure=False,  # a crawl that already vanished must not block the others
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=1800,
+    )
+    RainforestStopAllCollectionsOperator(
+        task_id="stop_all_rainforest_collections",  # one stopall call, then each collection is awaited
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=1800,

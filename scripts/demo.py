@@ -29,6 +29,7 @@ class Step:
     pipelines: list[str]
     expect_dag_failure: bool = False
     crawls: tuple[str, ...] = ()
+    collections: tuple[str, ...] = ()
 
 
 STEPS = [
@@ -54,22 +55,22 @@ STEPS = [
         None,
         ["ml_features", "ad_hoc_report", "backfill_2025"],
         crawls=("crawl-shop-example", "crawl-blog-example", "crawl-docs-example"),
+        collections=("200001", "200002"),
     ),
 ]
 
 
-def airflow_env(conn: dict[str, Any], dfs_conn: dict[str, Any]) -> dict[str, str]:
+def airflow_env(conns: dict[str, dict[str, Any]]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(
         AIRFLOW_HOME=str(WORK / "airflow"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "example_dags"),
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{WORK / 'airflow' / 'airflow.db'}",
-        AIRFLOW_CONN_FELDERA_DEFAULT=json.dumps(conn),
-        AIRFLOW_CONN_DATAFORSEO_DEFAULT=json.dumps(dfs_conn),
         STOP_EXAMPLES_POLL_INTERVAL="0.5",
         PYTHONPATH=str(ROOT),
     )
+    env.update({f"AIRFLOW_CONN_{service.upper()}_DEFAULT": json.dumps(c) for service, c in conns.items()})
     return env
 
 
@@ -111,6 +112,7 @@ def run_deadline_callback(step: Step, env: dict[str, str], log: Path) -> int:
 def main() -> int:
     from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
     from airflow_provider_stop.testing.feldera import FelderaEmulator
+    from airflow_provider_stop.testing.rainforest import RainforestEmulator
 
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "logs").mkdir(parents=True)
@@ -123,19 +125,29 @@ def main() -> int:
     dfs = DataForSeoEmulator(stop_delay_seconds=1.0)
     dfs.start()
     dfs.add_demo_data()
-    env = airflow_env(feldera.connection(), dfs.connection())
+    rainforest = RainforestEmulator(stop_delay_seconds=1.0)
+    rainforest.start()
+    rainforest.add_demo_data()
+    emulators = {"feldera": feldera, "dataforseo": dfs, "rainforest": rainforest}
+    env = airflow_env({service: emu.connection() for service, emu in emulators.items()})
 
     def state(service: str, target: str) -> str:
-        return feldera.status_of(target) if service == "feldera" else dfs.progress_of(target)
+        if service == "feldera":
+            return feldera.status_of(target)
+        return dfs.progress_of(target) if service == "dataforseo" else rainforest.status_of(target)
 
-    print(f"Feldera emulator at {feldera.url}, DataForSEO emulator at {dfs.url}")
+    print("Emulators: " + ", ".join(f"{service} at {emu.url}" for service, emu in emulators.items()))
     print(f"Airflow home {WORK / 'airflow'} (sqlite)")
     print("Preparing the Airflow metadata database ...", flush=True)
     if run_airflow(["db", "migrate"], env, WORK / "logs" / "db-migrate.log") != 0:
         print("airflow db migrate failed; see .demo/logs/db-migrate.log")
         return 1
 
-    targets = [("feldera", name) for name in feldera.pipelines] + [("dataforseo", t) for t in dfs.tasks]
+    targets = (
+        [("feldera", name) for name in feldera.pipelines]
+        + [("dataforseo", t) for t in dfs.tasks]
+        + [("rainforest", c) for c in rainforest.collections]
+    )
     before = {key: state(*key) for key in targets}
     rows: list[tuple[str, str, str, str, str]] = []
     problems: list[str] = []
@@ -158,30 +170,32 @@ def main() -> int:
         if code and not step.expect_dag_failure:
             problems.append(f"{step.dag_id} exited {code}; see {log.relative_to(ROOT)}")
         print(f"{outcome} in {elapsed:.1f}s")
-        for key in [("feldera", n) for n in step.pipelines] + [("dataforseo", c) for c in step.crawls]:
+        keys = [("feldera", n) for n in step.pipelines] + [("dataforseo", c) for c in step.crawls]
+        for key in keys + [("rainforest", c) for c in step.collections]:
             rows.append((*key, before[key], state(*key), step.dag_id))
 
-    feldera.stop()
-    dfs.stop()
-    posts = feldera.count("POST", "*/stop") + dfs.count("POST", "*/force_stop")
-    gets = feldera.count("GET") + dfs.count("GET")
+    for emu in emulators.values():
+        emu.stop()
+    rf_stops = rainforest.count("GET", "*/stop") + rainforest.count("GET", "*/stopall")
+    stops = feldera.count("POST", "*/stop") + dfs.count("POST", "*/force_stop") + rf_stops
+    reads = feldera.count("GET") + dfs.count("GET") + rainforest.count("GET") - rf_stops
     print()
     header = f"{'service':<11} {'target':<22} {'before':<12} {'after':<12} {'stopped by':<28}"
     print(header)
     print("-" * len(header))
     for service, name, was, now, dag_id in rows:
         print(f"{service:<11} {name:<22} {was:<12} {now:<12} {dag_id:<28}")
-        if now not in ("Stopped", "finished"):
+        if now not in ("Stopped", "finished", "idle"):
             problems.append(f"{service} {name} is {now}, expected stopped")
     idle_before, idle_after = before[("feldera", "already_stopped")], feldera.status_of("already_stopped")
     print(f"{'feldera':<11} {'already_stopped':<22} {idle_before:<12} {idle_after:<12} (left alone)")
     if feldera.count("POST", "*/already_stopped/stop"):
         problems.append("already_stopped received a stop request")
     print()
-    stopped = sum(1 for r in rows if r[3] in ("Stopped", "finished"))
+    stopped = sum(1 for r in rows if r[3] in ("Stopped", "finished", "idle"))
     print(
         f"Summary: {stopped} of {len(rows)} running targets stopped by {len(STEPS)} example DAGs; "
-        f"{posts} stop requests, {gets} status reads. Airflow logs: .demo/logs/"
+        f"{stops} stop requests, {reads} status reads. Airflow logs: .demo/logs/"
     )
     if problems:
         print("PROBLEMS:\n  " + "\n  ".join(problems))

@@ -6,6 +6,7 @@ import pytest
 
 from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
 from airflow_provider_stop.testing.feldera import FelderaEmulator
+from airflow_provider_stop.testing.rainforest import RainforestEmulator
 from tests.conftest import EXAMPLE_DAGS, load_example_dag, task_states, xcom_value
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -41,16 +42,24 @@ def test_teardown_stops_the_pipeline_even_when_the_work_fails(feldera: FelderaEm
     assert feldera.status_of("clickstream") == "Stopped"
 
 
-def test_nightly_teardown_stops_every_running_pipeline_and_the_crawls(
-    feldera: FelderaEmulator, dfs: DataForSeoEmulator
+def test_nightly_teardown_stops_every_running_pipeline_crawl_and_collection(
+    feldera: FelderaEmulator, dfs: DataForSeoEmulator, rainforest: RainforestEmulator
 ) -> None:
+    rainforest.add_collection("r1")
+    rainforest.add_collection("r2", status="queued")
     for name in ("a", "b", "c"):
         feldera.add_pipeline(name)
     feldera.add_pipeline("already_off", running=False)
     dfs.add_task("crawl-shop-example")
     dfs.add_task("crawl-blog-example")  # crawl-docs-example is gone: reported, not blocking
     dr = load_example_dag("nightly_teardown").test()
-    assert task_states(dr) == {"stop_all_feldera_pipelines": "success", "stop_dataforseo_crawls": "success"}
+    assert task_states(dr) == {
+        "stop_all_feldera_pipelines": "success",
+        "stop_dataforseo_crawls": "success",
+        "stop_all_rainforest_collections": "success",
+    }
+    assert sorted(xcom_value(dr, "stop_all_rainforest_collections")) == ["r1", "r2"]
+    assert rainforest.status_of("r1") == rainforest.status_of("r2") == "idle"
     crawls = xcom_value(dr, "stop_dataforseo_crawls")
     assert crawls["crawl-shop-example"]["details"]["crawl_stop_reason"] == "force_stopped"
     assert "40401" in crawls["crawl-docs-example"]["error"]

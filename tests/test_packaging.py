@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from airflow_provider_stop.get_provider_info import get_provider_info
+from airflow_provider_stop.get_provider_info import SERVICES, get_provider_info
 
 
 def test_provider_info_matches_airflows_schema() -> None:
@@ -57,14 +57,15 @@ def test_airflow_lists_the_provider_and_its_connection_type() -> None:
     }
     assert hooks["feldera"] == "airflow_provider_stop.hooks.feldera.FelderaHook"
     assert hooks["dataforseo"] == "airflow_provider_stop.hooks.dataforseo.DataForSeoHook"
+    assert hooks["rainforest"] == "airflow_provider_stop.hooks.rainforest.RainforestHook"
 
 
 HEAVY = [
     "requests",
     "starlette",
     "uvicorn",
-    "airflow_provider_stop.hooks.feldera",
     "airflow_provider_stop.testing",
+    *(f"airflow_provider_stop.hooks.{service}" for service in SERVICES),
 ]
 
 
@@ -77,6 +78,9 @@ HEAVY = [
         "airflow_provider_stop.operators.dataforseo",
         "airflow_provider_stop.sensors.dataforseo",
         "airflow_provider_stop.notifications.dataforseo",
+        "airflow_provider_stop.operators.rainforest",
+        "airflow_provider_stop.sensors.rainforest",
+        "airflow_provider_stop.notifications.rainforest",
         "airflow_provider_stop.retry",
     ],
 )
