@@ -591,6 +591,13 @@ class StopServiceHook(BaseHook):
             raise ServiceUnavailableError(text, retry_after=retry_after, **kwargs)
         raise StopRejectedError(text, **kwargs)
 
+    def budget_wait(self, request: ApiRequest) -> float:
+        """Seconds to wait before sending, for services that publish a request budget (default: none)."""
+        return 0.0
+
+    def observe_response(self, response: ApiResponse) -> None:
+        """Read bookkeeping headers (e.g. a rate-limit budget) from every answer."""
+
     def describe(self, request: ApiRequest) -> str:
         """The request's path as the server sees it (no host, no query: nothing secret)."""
         prefix = urllib.parse.urlsplit(self._config.base_url).path.rstrip("/") if self._config else ""
@@ -674,6 +681,8 @@ class StopServiceHook(BaseHook):
         import requests
 
         config = self.config
+        if (pause := self.budget_wait(request)) > 0:
+            time.sleep(pause)
         try:
             resp = self.get_conn().request(
                 request.method,
@@ -690,6 +699,7 @@ class StopServiceHook(BaseHook):
         except requests.RequestException as exc:
             raise self._transport_error(request, exc) from None
         response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
+        self.observe_response(response)
         self.raise_for_response(request, response)
         return response
 
@@ -697,6 +707,8 @@ class StopServiceHook(BaseHook):
         import httpx
 
         config = await self.aconfig()
+        if (pause := self.budget_wait(request)) > 0:
+            await asyncio.sleep(pause)
         try:
             resp = await client.request(
                 request.method,
@@ -711,6 +723,7 @@ class StopServiceHook(BaseHook):
         except httpx.HTTPError as exc:
             raise self._transport_error(request, exc) from None
         response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
+        self.observe_response(response)
         self.raise_for_response(request, response)
         return response
 
