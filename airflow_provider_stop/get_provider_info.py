@@ -7,7 +7,7 @@ from typing import Any
 from airflow_provider_stop import __version__
 
 INTEGRATION = "Stop remote jobs"
-SERVICES = ["feldera", "dataforseo", "rainforest"]
+SERVICES = ["feldera", "dataforseo", "rainforest", "datasift"]
 
 
 def _modules(layer: str) -> list[dict[str, Any]]:
@@ -24,8 +24,8 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-stop",
         "name": "Stop remote jobs",
         "description": (
-            "Stop Feldera pipelines, DataForSEO On-Page crawl tasks and Rainforest API (Traject Data) "
-            "collections, and wait until they are stopped."
+            "Stop Feldera pipelines, DataForSEO On-Page crawl tasks, Rainforest API (Traject Data) "
+            "collections and DataSift managed sources, and wait until they are stopped."
         ),
         "versions": [__version__],
         "integrations": [{"integration-name": INTEGRATION, "tags": ["service"]}],
@@ -39,6 +39,7 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_stop.notifications.feldera.FelderaStopPipelineNotifier",
             "airflow_provider_stop.notifications.dataforseo.DataForSeoStopOnPageTasksNotifier",
             "airflow_provider_stop.notifications.rainforest.RainforestStopCollectionNotifier",
+            "airflow_provider_stop.notifications.datasift.DataSiftStopSourceNotifier",
         ],
         "connection-types": [
             {
@@ -110,6 +111,33 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Path prefix",
                         "description": "/live for SerpWow; empty for the others",
                         "schema": {"type": ["string", "null"], "pattern": "^(/[A-Za-z0-9_-]+)*$"},
+                    },
+                    "verify": {
+                        "label": "Verify TLS certificates",
+                        "description": "Turn off only for a test server with a self-signed certificate.",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                    },
+                },
+            },
+            {
+                "connection-type": "datasift",
+                "hook-class-name": "airflow_provider_stop.hooks.datasift.DataSiftHook",
+                "hook-name": "DataSift",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"host": "API URL", "login": "Username", "password": "API key"},
+                    "placeholders": {"host": "https://api.datasift.com (default)"},
+                },
+                "conn-fields": {
+                    "api_version": {
+                        "label": "API version",
+                        "description": "The path version, v1.6 by default.",
+                        "schema": {"type": ["string", "null"], "default": "v1.6", "pattern": "^v[0-9.]+$"},
+                    },
+                    "stop_form": {
+                        "label": "Stop request form",
+                        "description": "put_form (documented) or post_json (what the official clients sent).",
+                        "schema": {"type": ["string", "null"], "enum": ["put_form", "post_json", None]},
                     },
                     "verify": {
                         "label": "Verify TLS certificates",

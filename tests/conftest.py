@@ -27,6 +27,7 @@ for _key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
     del os.environ[_key]
 
 from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator  # noqa: E402
+from airflow_provider_stop.testing.datasift import DataSiftEmulator  # noqa: E402
 from airflow_provider_stop.testing.feldera import FelderaEmulator  # noqa: E402
 from airflow_provider_stop.testing.rainforest import RainforestEmulator  # noqa: E402
 
@@ -77,6 +78,16 @@ def rainforest(monkeypatch: pytest.MonkeyPatch) -> Iterator[RainforestEmulator]:
     emulator = RainforestEmulator(queue_seconds=0.05)
     emulator.start()
     monkeypatch.setenv("AIRFLOW_CONN_RAINFOREST_DEFAULT", json.dumps(emulator.connection()))
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def datasift(monkeypatch: pytest.MonkeyPatch) -> Iterator[DataSiftEmulator]:
+    """A DataSift emulator (synchronous stops, 10,000 credits) behind ``datasift_default``."""
+    emulator = DataSiftEmulator()
+    emulator.start()
+    monkeypatch.setenv("AIRFLOW_CONN_DATASIFT_DEFAULT", json.dumps(emulator.connection()))
     yield emulator
     emulator.stop()
 

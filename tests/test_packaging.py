@@ -58,6 +58,7 @@ def test_airflow_lists_the_provider_and_its_connection_type() -> None:
     assert hooks["feldera"] == "airflow_provider_stop.hooks.feldera.FelderaHook"
     assert hooks["dataforseo"] == "airflow_provider_stop.hooks.dataforseo.DataForSeoHook"
     assert hooks["rainforest"] == "airflow_provider_stop.hooks.rainforest.RainforestHook"
+    assert hooks["datasift"] == "airflow_provider_stop.hooks.datasift.DataSiftHook"
 
 
 HEAVY = [
@@ -81,6 +82,9 @@ HEAVY = [
         "airflow_provider_stop.operators.rainforest",
         "airflow_provider_stop.sensors.rainforest",
         "airflow_provider_stop.notifications.rainforest",
+        "airflow_provider_stop.operators.datasift",
+        "airflow_provider_stop.sensors.datasift",
+        "airflow_provider_stop.notifications.datasift",
         "airflow_provider_stop.retry",
     ],
 )

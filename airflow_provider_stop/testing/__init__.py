@@ -8,4 +8,5 @@ EMULATORS = {
     "feldera": "airflow_provider_stop.testing.feldera.FelderaEmulator",
     "dataforseo": "airflow_provider_stop.testing.dataforseo.DataForSeoEmulator",
     "rainforest": "airflow_provider_stop.testing.rainforest.RainforestEmulator",
+    "datasift": "airflow_provider_stop.testing.datasift.DataSiftEmulator",
 }

@@ -1,0 +1,62 @@
+"""DataSift managed sources: stop sources (one, a list, or all running ones) and wait until stopped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_stop.hooks.base import InvalidInputError
+from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
+
+
+class DataSiftBinding(ServiceBinding):
+    """What every DataSift task class shares: the hook, the id parameter, the connection."""
+
+    hook_class_path = "airflow_provider_stop.hooks.datasift.DataSiftHook"
+    target_field = "source_id"
+    conn_id_field = "datasift_conn_id"
+
+
+class DataSiftStopSourceOperator(DataSiftBinding, StopOperatorBase):
+    """
+    ``PUT /v1.6/source/stop`` each source and wait until ``GET /v1.6/source/get`` says ``stopped``.
+
+    A 409 (not in a stoppable state) is confirmed with a GET and is success when the source is
+    stopped, unless ``fail_if_not_running=True``. The hook waits for the credit budget to reset rather
+    than spend a call that would be refused. Returns per id the final status (``details.name``,
+    ``details.source_type``).
+
+    :param source_id: one id or a list (templated).
+    :param datasift_conn_id: the DataSift connection.
+    """
+
+    template_fields = ("source_id", "datasift_conn_id")
+
+    def __init__(
+        self, *, source_id: str | list[str], datasift_conn_id: str = "datasift_default", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source_id = source_id
+        self.datasift_conn_id = datasift_conn_id
+        self.check_parameters()
+
+
+class DataSiftStopAllSourcesOperator(DataSiftBinding, StopAllOperatorBase):
+    """Page through every source and stop each running one, optionally only of one ``source_type``."""
+
+    target_field = "name_pattern"
+    template_fields = ("name_pattern", "source_type", "datasift_conn_id")
+
+    def __init__(
+        self, *, source_type: str | None = None, datasift_conn_id: str = "datasift_default", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        if source_type is not None and (not isinstance(source_type, str) or not source_type.strip()):
+            raise InvalidInputError(f"source_type must be a non-empty string or None, got {source_type!r}")
+        self.source_type = source_type
+        self.datasift_conn_id = datasift_conn_id
+        self.check_parameters()
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        if self.source_type:  # rendered by now; the hook (and the trigger) filter the list with it
+            self.hook_params = {**self.hook_params, "source_type": self.source_type}
+        return super().execute(context)
