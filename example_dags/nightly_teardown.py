@@ -8,6 +8,7 @@ from datetime import datetime
 from airflow.sdk import DAG
 
 from airflow_provider_stop.operators.dataforseo import DataForSeoStopOnPageTasksOperator
+from airflow_provider_stop.operators.datasift import DataSiftStopAllSourcesOperator
 from airflow_provider_stop.operators.feldera import FelderaStopAllPipelinesOperator
 from airflow_provider_stop.operators.rainforest import RainforestStopAllCollectionsOperator
 
@@ -42,6 +43,12 @@ with DAG(
     )
     RainforestStopAllCollectionsOperator(
         task_id="stop_all_rainforest_collections",  # one stopall call, then each collection is awaited
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=1800,
+    )
+    DataSiftStopAllSourcesOperator(
+        task_id="stop_all_datasift_sources",  # pages through every source, stops the running ones
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=1800,

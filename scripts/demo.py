@@ -30,6 +30,7 @@ class Step:
     expect_dag_failure: bool = False
     crawls: tuple[str, ...] = ()
     collections: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
 
 
 STEPS = [
@@ -56,6 +57,7 @@ STEPS = [
         ["ml_features", "ad_hoc_report", "backfill_2025"],
         crawls=("crawl-shop-example", "crawl-blog-example", "crawl-docs-example"),
         collections=("200001", "200002"),
+        sources=("6b77d9700a9a473a9e44ade033062d02", "9bb81b7b96f34bbc9880394e892bad07"),
     ),
 ]
 
@@ -111,6 +113,7 @@ def run_deadline_callback(step: Step, env: dict[str, str], log: Path) -> int:
 
 def main() -> int:
     from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
+    from airflow_provider_stop.testing.datasift import DataSiftEmulator
     from airflow_provider_stop.testing.feldera import FelderaEmulator
     from airflow_provider_stop.testing.rainforest import RainforestEmulator
 
@@ -128,13 +131,18 @@ def main() -> int:
     rainforest = RainforestEmulator(stop_delay_seconds=1.0)
     rainforest.start()
     rainforest.add_demo_data()
-    emulators = {"feldera": feldera, "dataforseo": dfs, "rainforest": rainforest}
+    datasift = DataSiftEmulator()
+    datasift.start()
+    datasift.add_demo_data()
+    emulators = {"feldera": feldera, "dataforseo": dfs, "rainforest": rainforest, "datasift": datasift}
     env = airflow_env({service: emu.connection() for service, emu in emulators.items()})
 
     def state(service: str, target: str) -> str:
         if service == "feldera":
             return feldera.status_of(target)
-        return dfs.progress_of(target) if service == "dataforseo" else rainforest.status_of(target)
+        if service == "dataforseo":
+            return dfs.progress_of(target)
+        return rainforest.status_of(target) if service == "rainforest" else datasift.status_of(target)
 
     print("Emulators: " + ", ".join(f"{service} at {emu.url}" for service, emu in emulators.items()))
     print(f"Airflow home {WORK / 'airflow'} (sqlite)")
@@ -147,6 +155,7 @@ def main() -> int:
         [("feldera", name) for name in feldera.pipelines]
         + [("dataforseo", t) for t in dfs.tasks]
         + [("rainforest", c) for c in rainforest.collections]
+        + [("datasift", s) for s in datasift.sources]
     )
     before = {key: state(*key) for key in targets}
     rows: list[tuple[str, str, str, str, str]] = []
@@ -171,28 +180,31 @@ def main() -> int:
             problems.append(f"{step.dag_id} exited {code}; see {log.relative_to(ROOT)}")
         print(f"{outcome} in {elapsed:.1f}s")
         keys = [("feldera", n) for n in step.pipelines] + [("dataforseo", c) for c in step.crawls]
-        for key in keys + [("rainforest", c) for c in step.collections]:
+        keys += [("rainforest", c) for c in step.collections] + [("datasift", s) for s in step.sources]
+        for key in keys:
             rows.append((*key, before[key], state(*key), step.dag_id))
 
     for emu in emulators.values():
         emu.stop()
     rf_stops = rainforest.count("GET", "*/stop") + rainforest.count("GET", "*/stopall")
-    stops = feldera.count("POST", "*/stop") + dfs.count("POST", "*/force_stop") + rf_stops
-    reads = feldera.count("GET") + dfs.count("GET") + rainforest.count("GET") - rf_stops
+    stops = (
+        feldera.count("POST", "*/stop") + dfs.count("POST", "*/force_stop") + rf_stops + datasift.count("PUT")
+    )
+    reads = sum(emu.count("GET") for emu in emulators.values()) - rf_stops
     print()
-    header = f"{'service':<11} {'target':<22} {'before':<12} {'after':<12} {'stopped by':<28}"
+    header = f"{'service':<11} {'target':<34} {'before':<12} {'after':<12} {'stopped by':<28}"
     print(header)
     print("-" * len(header))
     for service, name, was, now, dag_id in rows:
-        print(f"{service:<11} {name:<22} {was:<12} {now:<12} {dag_id:<28}")
-        if now not in ("Stopped", "finished", "idle"):
+        print(f"{service:<11} {name:<34} {was:<12} {now:<12} {dag_id:<28}")
+        if now not in ("Stopped", "finished", "idle", "stopped"):
             problems.append(f"{service} {name} is {now}, expected stopped")
     idle_before, idle_after = before[("feldera", "already_stopped")], feldera.status_of("already_stopped")
-    print(f"{'feldera':<11} {'already_stopped':<22} {idle_before:<12} {idle_after:<12} (left alone)")
+    print(f"{'feldera':<11} {'already_stopped':<34} {idle_before:<12} {idle_after:<12} (left alone)")
     if feldera.count("POST", "*/already_stopped/stop"):
         problems.append("already_stopped received a stop request")
     print()
-    stopped = sum(1 for r in rows if r[3] in ("Stopped", "finished", "idle"))
+    stopped = sum(1 for r in rows if r[3] in ("Stopped", "finished", "idle", "stopped"))
     print(
         f"Summary: {stopped} of {len(rows)} running targets stopped by {len(STEPS)} example DAGs; "
         f"{stops} stop requests, {reads} status reads. Airflow logs: .demo/logs/"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
+from airflow_provider_stop.testing.datasift import DataSiftEmulator
 from airflow_provider_stop.testing.feldera import FelderaEmulator
 from airflow_provider_stop.testing.rainforest import RainforestEmulator
 from tests.conftest import EXAMPLE_DAGS, load_example_dag, task_states, xcom_value
@@ -43,8 +44,13 @@ def test_teardown_stops_the_pipeline_even_when_the_work_fails(feldera: FelderaEm
 
 
 def test_nightly_teardown_stops_every_running_pipeline_crawl_and_collection(
-    feldera: FelderaEmulator, dfs: DataForSeoEmulator, rainforest: RainforestEmulator
+    feldera: FelderaEmulator,
+    dfs: DataForSeoEmulator,
+    rainforest: RainforestEmulator,
+    datasift: DataSiftEmulator,
 ) -> None:
+    datasift.add_source("ds1")
+    datasift.add_source("ds_off", status="stopped")
     rainforest.add_collection("r1")
     rainforest.add_collection("r2", status="queued")
     for name in ("a", "b", "c"):
@@ -57,7 +63,10 @@ def test_nightly_teardown_stops_every_running_pipeline_crawl_and_collection(
         "stop_all_feldera_pipelines": "success",
         "stop_dataforseo_crawls": "success",
         "stop_all_rainforest_collections": "success",
+        "stop_all_datasift_sources": "success",
     }
+    assert sorted(xcom_value(dr, "stop_all_datasift_sources")) == ["ds1"]
+    assert datasift.status_of("ds1") == "stopped"
     assert sorted(xcom_value(dr, "stop_all_rainforest_collections")) == ["r1", "r2"]
     assert rainforest.status_of("r1") == rainforest.status_of("r2") == "idle"
     crawls = xcom_value(dr, "stop_dataforseo_crawls")
