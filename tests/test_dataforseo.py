@@ -309,3 +309,19 @@ def test_official_client_posts_stops_and_reads_a_summary(dfs: DataForSeoEmulator
         summary = api.summary(task_id).tasks[0].result[0]
         assert summary.crawl_progress == status.raw_state == "finished"
         assert summary.crawl_stop_reason == status.details["crawl_stop_reason"] == "force_stopped"
+
+
+def test_async_notifier_stops_in_chunks_and_names_what_failed(dfs: DataForSeoEmulator) -> None:
+    """The triggerer path (DeadlineAlert): batched async force_stop, a partial failure reported, no raise."""
+    import asyncio
+
+    ids = [f"a{i}" for i in range(1500)]
+    for tid in ids:
+        dfs.add_task(tid)
+    notifier = DataForSeoStopOnPageTasksNotifier(
+        crawl_task_ids=[*ids, "ghost"], wait_for_completion=False, hook_params=FAST_RETRIES
+    )
+    result = asyncio.run(notifier.async_notify({}))
+    assert dfs.count("POST", STOP) == 2  # 1501 ids: ceil(1501 / 1000) calls
+    assert "'ghost'" in result["error"] and "40401" in result["error"]
+    assert len(result["stopped"]) == 1500
