@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -342,3 +342,25 @@ def test_notifier_as_deadline_alert_callback_runs_in_the_triggerer(feldera: Feld
     assert str(final["state"]).lower().endswith("success"), final
     assert final["body"]["error"] is None
     assert final["body"]["stopped"]["nightly_fraud_scores"]["raw_state"] == "Stopped"
+
+
+@pytest.mark.parametrize("with_policy", [True, False], ids=["stop_retry_policy", "no-policy"])
+def test_retry_policy_fails_a_permanent_error_at_once(feldera: FelderaEmulator, with_policy: bool) -> None:
+    from airflow_provider_stop.retry import stop_retry_policy
+
+    extra: dict[str, Any] = {"retry_policy": stop_retry_policy()} if with_policy else {}
+    dr = run(
+        f"retry_policy_{with_policy}",
+        lambda: FelderaStopPipelineOperator(
+            task_id="stop",
+            pipeline_name="ghost",
+            force=True,
+            retries=3,
+            retry_delay=timedelta(0),
+            **extra,
+            **FAST,
+        ),
+    )
+    assert task_states(dr) == {"stop": "failed"}
+    # unknown pipeline: permanent. With the policy the first try fails the task; without it, all 4 tries run.
+    assert feldera.count("POST", "*/ghost/stop") == (1 if with_policy else 4)

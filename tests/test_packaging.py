@@ -101,3 +101,31 @@ def test_dag_parse_imports_nothing_network_related(module: str) -> None:
         m for m in added if any(m == h or m.startswith(h + ".") for h in [*HEAVY, "httpx", "tenacity"])
     ]
     assert offenders == [], offenders
+
+
+def test_serve_prints_one_working_connection_export_per_service() -> None:
+    import shlex
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_stop.testing", "serve", "--demo-data"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = sorted(proc.stdout.readline().strip() for _ in SERVICES)
+        for service, line in zip(sorted(SERVICES), lines, strict=True):
+            prefix = f"export AIRFLOW_CONN_{service.upper()}_DEFAULT="
+            assert line.startswith(prefix), line
+            conn = json.loads(shlex.split(line.removeprefix("export "))[0].split("=", 1)[1])
+            assert conn["conn_type"] == service
+        feldera_line = next(line for line in lines if "FELDERA" in line)
+        feldera = json.loads(shlex.split(feldera_line.removeprefix("export "))[0].split("=", 1)[1])
+        url = feldera["host"] + "/v0/pipelines?selector=status"
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - an http URL we just printed
+            names = {p["name"] for p in json.load(resp)}
+        assert "orders_etl" in names
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
