@@ -10,6 +10,16 @@ INTEGRATION = "Stop remote jobs"
 SERVICES = ["feldera", "dataforseo", "rainforest", "datasift"]
 
 
+#: Every connection type offers the same TLS switch (``verify_from_extra`` reads it).
+VERIFY_FIELD: dict[str, Any] = {
+    "verify": {
+        "label": "Verify TLS certificates",
+        "description": "Turn off only for a test server with a self-signed certificate.",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    }
+}
+
+
 def _modules(layer: str) -> list[dict[str, Any]]:
     return [
         {
@@ -60,11 +70,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Sent as the Feldera-Tenant header (multi-tenant deployments only).",
                         "schema": {"type": ["string", "null"]},
                     },
-                    "verify": {
-                        "label": "Verify TLS certificates",
-                        "description": "Turn off only for a test server with a self-signed certificate.",
-                        "schema": {"type": ["boolean", "null"], "default": True},
-                    },
+                    **VERIFY_FIELD,
                 },
             },
             {
@@ -85,11 +91,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Use the sandbox (free dummy data) when Host is empty.",
                         "schema": {"type": ["boolean", "null"], "default": False},
                     },
-                    "verify": {
-                        "label": "Verify TLS certificates",
-                        "description": "Turn off only for a test server with a self-signed certificate.",
-                        "schema": {"type": ["boolean", "null"], "default": True},
-                    },
+                    **VERIFY_FIELD,
                 },
             },
             {
@@ -112,11 +114,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "/live for SerpWow; empty for the others",
                         "schema": {"type": ["string", "null"], "pattern": "^(/[A-Za-z0-9_-]+)*$"},
                     },
-                    "verify": {
-                        "label": "Verify TLS certificates",
-                        "description": "Turn off only for a test server with a self-signed certificate.",
-                        "schema": {"type": ["boolean", "null"], "default": True},
-                    },
+                    **VERIFY_FIELD,
                 },
             },
             {
@@ -139,11 +137,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "put_form (documented) or post_json (what the official clients sent).",
                         "schema": {"type": ["string", "null"], "enum": ["put_form", "post_json", None]},
                     },
-                    "verify": {
-                        "label": "Verify TLS certificates",
-                        "description": "Turn off only for a test server with a self-signed certificate.",
-                        "schema": {"type": ["boolean", "null"], "default": True},
-                    },
+                    **VERIFY_FIELD,
                 },
             },
         ],

@@ -26,6 +26,7 @@ os.environ["STOP_EXAMPLES_POLL_INTERVAL"] = "0.1"
 for _key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
     del os.environ[_key]
 
+from airflow_provider_stop.testing.base import Emulator  # noqa: E402
 from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator  # noqa: E402
 from airflow_provider_stop.testing.datasift import DataSiftEmulator  # noqa: E402
 from airflow_provider_stop.testing.feldera import FelderaEmulator  # noqa: E402
@@ -52,44 +53,36 @@ def airflow_db() -> str:
     return _HOME
 
 
+def _serve(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Start an emulator and point ``<service>_default`` at it for the test."""
+    emulator.start()
+    use_connection(monkeypatch, f"{emulator.service}_default", emulator.connection())
+    yield emulator
+    emulator.stop()
+
+
 @pytest.fixture
 def feldera(monkeypatch: pytest.MonkeyPatch) -> Iterator[FelderaEmulator]:
     """A Feldera emulator (open-source edition, no auth) behind ``feldera_default``."""
-    emulator = FelderaEmulator()
-    emulator.start()
-    monkeypatch.setenv("AIRFLOW_CONN_FELDERA_DEFAULT", json.dumps(emulator.connection()))
-    yield emulator
-    emulator.stop()
+    yield from _serve(FelderaEmulator(), monkeypatch)
 
 
 @pytest.fixture
 def dfs(monkeypatch: pytest.MonkeyPatch) -> Iterator[DataForSeoEmulator]:
     """A DataForSEO emulator (stops take 0.1 s to show) behind ``dataforseo_default``."""
-    emulator = DataForSeoEmulator(stop_delay_seconds=0.1)
-    emulator.start()
-    monkeypatch.setenv("AIRFLOW_CONN_DATAFORSEO_DEFAULT", json.dumps(emulator.connection()))
-    yield emulator
-    emulator.stop()
+    yield from _serve(DataForSeoEmulator(stop_delay_seconds=0.1), monkeypatch)
 
 
 @pytest.fixture
 def rainforest(monkeypatch: pytest.MonkeyPatch) -> Iterator[RainforestEmulator]:
     """A Rainforest collections emulator (stops are immediate) behind ``rainforest_default``."""
-    emulator = RainforestEmulator(queue_seconds=0.05)
-    emulator.start()
-    monkeypatch.setenv("AIRFLOW_CONN_RAINFOREST_DEFAULT", json.dumps(emulator.connection()))
-    yield emulator
-    emulator.stop()
+    yield from _serve(RainforestEmulator(queue_seconds=0.05), monkeypatch)
 
 
 @pytest.fixture
 def datasift(monkeypatch: pytest.MonkeyPatch) -> Iterator[DataSiftEmulator]:
     """A DataSift emulator (synchronous stops, 10,000 credits) behind ``datasift_default``."""
-    emulator = DataSiftEmulator()
-    emulator.start()
-    monkeypatch.setenv("AIRFLOW_CONN_DATASIFT_DEFAULT", json.dumps(emulator.connection()))
-    yield emulator
-    emulator.stop()
+    yield from _serve(DataSiftEmulator(), monkeypatch)
 
 
 def use_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn: dict[str, Any]) -> None:

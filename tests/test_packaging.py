@@ -129,3 +129,13 @@ def test_serve_prints_one_working_connection_export_per_service() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_dag_parse_leaves_the_http_libraries_loggers_alone() -> None:
+    """The secret filter on urllib3/httpx loggers is installed by a hook at run time, not by a DAG import."""
+    code = (
+        "import logging, airflow_provider_stop.operators.rainforest, airflow_provider_stop.sensors.datasift; "
+        "print(sum(len(logging.getLogger(n).filters) for n in ('urllib3.connectionpool', 'httpx')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "0"

@@ -289,6 +289,8 @@ class ClientConfig:
     params: Mapping[str, str] = field(default_factory=dict)
     verify: bool | str = True
     secrets: tuple[str, ...] = ()
+    #: Service settings read from the connection's extras (e.g. Rainforest's ``resource``).
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 def quote_segment(value: str) -> str:
@@ -342,7 +344,15 @@ class _HttpLibraryRedaction(logging.Filter):
         return True
 
 
-_HTTP_LOG_REDACTION = _HttpLibraryRedaction()
+_http_log_redaction: _HttpLibraryRedaction | None = None
+
+
+def http_log_redaction() -> _HttpLibraryRedaction:
+    """Installed on first use by a hook, not when a DAG file imports this module."""
+    global _http_log_redaction
+    if _http_log_redaction is None:
+        _http_log_redaction = _HttpLibraryRedaction()
+    return _http_log_redaction
 
 
 class Redactor:
@@ -362,7 +372,7 @@ class Redactor:
 
     def register_with_airflow(self) -> None:
         """Hide the secrets from the HTTP libraries' logs, and ask Airflow's masker to hide them too."""
-        _HTTP_LOG_REDACTION.forms.update(self._forms)
+        http_log_redaction().forms.update(self._forms)
         try:
             from airflow.sdk.log import mask_secret
         except ImportError:  # pragma: no cover - very old SDKs

@@ -70,7 +70,6 @@ class DataSiftHook(StopServiceHook):
         self.max_budget_wait = max_budget_wait
         #: Only sources of this type are listed (stop-all).
         self.source_type = source_type
-        self.stop_form = "put_form"
         self._budget_lock = threading.Lock()
         self.remaining: int | None = None
         self.cost: int = DEFAULT_COST
@@ -87,10 +86,10 @@ class DataSiftHook(StopServiceHook):
             raise InvalidInputError(
                 f"connection {conn.conn_id!r}: api_version must look like 'v1.6', got {version!r}"
             )
-        self.stop_form = str(extra.get("stop_form") or "put_form")
-        if self.stop_form not in STOP_FORMS:
+        stop_form = str(extra.get("stop_form") or "put_form")
+        if stop_form not in STOP_FORMS:
             raise InvalidInputError(
-                f"connection {conn.conn_id!r}: stop_form must be one of {STOP_FORMS}, got {self.stop_form!r}"
+                f"connection {conn.conn_id!r}: stop_form must be one of {STOP_FORMS}, got {stop_form!r}"
             )
         header = f"{conn.login}:{conn.password}"
         return ClientConfig(
@@ -98,6 +97,7 @@ class DataSiftHook(StopServiceHook):
             headers={"Authorization": header, "User-Agent": "airflow-provider-stop"},
             verify=verify_from_extra(extra),
             secrets=(conn.password, header),
+            settings={"stop_form": stop_form},
         )
 
     # ---- the credit budget ----------------------------------------------------------------
@@ -182,8 +182,7 @@ class DataSiftHook(StopServiceHook):
 
     # ---- requests and answers -------------------------------------------------------------
     def build_stop_request(self, target_id: str, options: Mapping[str, Any]) -> ApiRequest:
-        _ = self.config  # the stop form comes from the connection
-        if self.stop_form == "post_json":
+        if self.config.settings["stop_form"] == "post_json":
             return ApiRequest("POST", "/source/stop", json={"id": target_id}, target_id=target_id)
         return ApiRequest("PUT", "/source/stop", form={"id": target_id}, target_id=target_id)
 

@@ -57,9 +57,6 @@ class RainforestHook(StopServiceHook):
     target_param = "collection_id"
     default_host = "https://api.rainforestapi.com"
 
-    resource = "collections"
-    prefix = ""
-
     def build_config(self, conn: Connection) -> ClientConfig:
         extra = connection_extra(conn)
         if not conn.password:
@@ -74,21 +71,25 @@ class RainforestHook(StopServiceHook):
             raise InvalidInputError(
                 f"connection {conn.conn_id!r}: path_prefix must look like '/live', got {prefix!r}"
             )
-        self.resource, self.prefix = resource, prefix
         return ClientConfig(
             base_url=base_url_from_connection(conn, self.default_host) + prefix,
             headers={"User-Agent": "airflow-provider-stop"},
             params={"api_key": conn.password},
             verify=verify_from_extra(extra),
             secrets=(conn.password,),
+            settings={"resource": resource},
         )
+
+    @property
+    def resource(self) -> str:
+        """``collections`` or ``batches``, from the connection."""
+        return str(self.config.settings["resource"])
 
     @property
     def object_key(self) -> str:
         return RESOURCES[self.resource]
 
     def _path(self, *segments: str) -> str:
-        _ = self.config  # resource and prefix come from the connection
         return "/" + "/".join([self.resource, *segments])
 
     # ---- answers ----------------------------------------------------------------------------
