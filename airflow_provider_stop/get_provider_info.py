@@ -7,7 +7,7 @@ from typing import Any
 from airflow_provider_stop import __version__
 
 INTEGRATION = "Stop remote jobs"
-SERVICES = ["feldera", "dataforseo", "rainforest", "datasift"]
+SERVICES = ["feldera", "dataforseo", "rainforest", "amperity", "datasift"]
 
 
 #: Every connection type offers the same TLS switch (``verify_from_extra`` reads it).
@@ -35,7 +35,8 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Stop remote jobs",
         "description": (
             "Stop Feldera pipelines, DataForSEO On-Page crawl tasks, Rainforest API (Traject Data) "
-            "collections and DataSift managed sources, and wait until they are stopped."
+            "collections, Amperity workflow runs and DataSift managed sources, and wait until they are "
+            "stopped."
         ),
         "versions": [__version__],
         "integrations": [{"integration-name": INTEGRATION, "tags": ["service"]}],
@@ -49,6 +50,7 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_stop.notifications.feldera.FelderaStopPipelineNotifier",
             "airflow_provider_stop.notifications.dataforseo.DataForSeoStopOnPageTasksNotifier",
             "airflow_provider_stop.notifications.rainforest.RainforestStopCollectionNotifier",
+            "airflow_provider_stop.notifications.amperity.AmperityStopWorkflowRunNotifier",
             "airflow_provider_stop.notifications.datasift.DataSiftStopSourceNotifier",
         ],
         "connection-types": [
@@ -113,6 +115,60 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Path prefix",
                         "description": "/live for SerpWow; empty for the others",
                         "schema": {"type": ["string", "null"], "pattern": "^(/[A-Za-z0-9_-]+)*$"},
+                    },
+                    **VERIFY_FIELD,
+                },
+            },
+            {
+                "connection-type": "amperity",
+                "hook-class-name": "airflow_provider_stop.hooks.amperity.AmperityHook",
+                "hook-name": "Amperity",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {
+                        "host": "API URL (optional)",
+                        "login": "OAuth client id",
+                        "password": "Access token or client secret",
+                    },
+                    "placeholders": {
+                        "host": "empty: from the region; or e.g. https://acme.amperity.com/api",
+                        "login": "only for client credentials",
+                    },
+                },
+                "conn-fields": {
+                    "tenant": {
+                        "label": "Tenant id",
+                        "description": "Sent as amperity-tenant on every call, e.g. acme or acme-sb-12345.",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "pattern": "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",
+                        },
+                    },
+                    "region": {
+                        "label": "Hosting",
+                        "description": "aws (app.amperity.com), azure (<tenant>.amperity.com) or australia.",
+                        "schema": {"type": ["string", "null"], "enum": ["aws", "azure", "australia", None]},
+                    },
+                    "auth_type": {
+                        "label": "Authentication",
+                        "description": "token: an access token from the Amperity UI in the password. "
+                        "client_credentials: OAuth client id (login) and secret (password).",
+                        "schema": {"type": ["string", "null"], "enum": ["token", "client_credentials", None]},
+                    },
+                    "api_version": {
+                        "label": "API version",
+                        "description": "The api-version header, 2024-04-01 by default.",
+                        "schema": {"type": ["string", "null"], "default": "2024-04-01"},
+                    },
+                    "token_url": {
+                        "label": "Token URL",
+                        "description": "OAuth token endpoint; default <API URL>/v0/oauth2/token.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "requests_per_second": {
+                        "label": "Requests per second",
+                        "description": "Pace of all calls to this tenant (the documented limit is 10).",
+                        "schema": {"type": ["number", "null"], "default": 8},
                     },
                     **VERIFY_FIELD,
                 },

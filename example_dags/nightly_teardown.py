@@ -7,6 +7,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
+from airflow_provider_stop.operators.amperity import AmperityStopAllWorkflowRunsOperator
 from airflow_provider_stop.operators.dataforseo import DataForSeoStopOnPageTasksOperator
 from airflow_provider_stop.operators.datasift import DataSiftStopAllSourcesOperator
 from airflow_provider_stop.operators.feldera import FelderaStopAllPipelinesOperator
@@ -43,6 +44,12 @@ with DAG(
     )
     RainforestStopAllCollectionsOperator(
         task_id="stop_all_rainforest_collections",  # one stopall call, then each collection is awaited
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=1800,
+    )
+    AmperityStopAllWorkflowRunsOperator(
+        task_id="stop_all_amperity_workflow_runs",  # pages through scheduled/running/paused runs
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=1800,

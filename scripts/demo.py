@@ -1,8 +1,8 @@
 """The demo: example DAGs under a real Airflow (sqlite, ``airflow dags test``) against the emulators.
 
-Starts the emulators with running targets (Feldera pipelines, DataForSEO crawls), runs every example
-DAG, and prints each target's state before and after, with what stopped it. Airflow's own logs go
-to ``.demo/logs/``. Exit status 0 only if every target ended as expected.
+Starts the five emulators with running targets (pipelines, crawls, collections, workflow runs, sources),
+runs every example DAG, and prints each target's state before and after, with what stopped it.
+Airflow's own logs go to ``.demo/logs/``. Exit status 0 only if every target ended as expected.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Each service's word for stopped (Feldera, DataForSEO, Rainforest, DataSift, Amperity).
+STOPPED = ("Stopped", "finished", "idle", "stopped", "canceled")
+#: An Amperity run that finished yesterday: stop-all must leave it alone.
+OLD_RUN = "wf-20261122-51234-Old001"
 WORK = ROOT / ".demo"
 
 
@@ -31,6 +35,7 @@ class Step:
     crawls: tuple[str, ...] = ()
     collections: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    runs: tuple[str, ...] = ()
 
 
 STEPS = [
@@ -51,6 +56,13 @@ STEPS = [
     ),
     Step("DeadlineAlert callback (triggerer)", "feldera_deadline_alert", None, ["nightly_fraud_scores"]),
     Step(
+        "Amperity run (OAuth, deferred)",
+        "amperity_stop_workflow_run",
+        None,
+        [],
+        runs=("wf-20261123-09001-Demo01",),
+    ),
+    Step(
         "nightly teardown (stop all)",
         "nightly_teardown",
         None,
@@ -58,6 +70,7 @@ STEPS = [
         crawls=("crawl-shop-example", "crawl-blog-example", "crawl-docs-example"),
         collections=("200001", "200002"),
         sources=("6b77d9700a9a473a9e44ade033062d02", "9bb81b7b96f34bbc9880394e892bad07"),
+        runs=("wf-20261123-14418-6UhqSe", "wf-20261123-14419-Tz8kQa"),
     ),
 ]
 
@@ -112,6 +125,7 @@ def run_deadline_callback(step: Step, env: dict[str, str], log: Path) -> int:
 
 
 def main() -> int:
+    from airflow_provider_stop.testing.amperity import AmperityEmulator
     from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
     from airflow_provider_stop.testing.datasift import DataSiftEmulator
     from airflow_provider_stop.testing.feldera import FelderaEmulator
@@ -134,7 +148,18 @@ def main() -> int:
     datasift = DataSiftEmulator()
     datasift.start()
     datasift.add_demo_data()
-    emulators = {"feldera": feldera, "dataforseo": dfs, "rainforest": rainforest, "datasift": datasift}
+    amperity = AmperityEmulator(cancel_seconds=1.0)
+    amperity.start()
+    amperity.add_demo_data()
+    amperity.add_run("wf-20261123-09001-Demo01", name="Send audiences to Braze (by mistake)")
+    amperity.add_run(OLD_RUN, state="succeeded")
+    emulators = {
+        "feldera": feldera,
+        "dataforseo": dfs,
+        "rainforest": rainforest,
+        "amperity": amperity,
+        "datasift": datasift,
+    }
     env = airflow_env({service: emu.connection() for service, emu in emulators.items()})
 
     def state(service: str, target: str) -> str:
@@ -142,6 +167,8 @@ def main() -> int:
             return feldera.status_of(target)
         if service == "dataforseo":
             return dfs.progress_of(target)
+        if service == "amperity":
+            return amperity.state_of(target)
         return rainforest.status_of(target) if service == "rainforest" else datasift.status_of(target)
 
     print("Emulators: " + ", ".join(f"{service} at {emu.url}" for service, emu in emulators.items()))
@@ -156,6 +183,7 @@ def main() -> int:
         + [("dataforseo", t) for t in dfs.tasks]
         + [("rainforest", c) for c in rainforest.collections]
         + [("datasift", s) for s in datasift.sources]
+        + [("amperity", r) for r in amperity.runs]
     )
     before = {key: state(*key) for key in targets}
     rows: list[tuple[str, str, str, str, str]] = []
@@ -181,6 +209,7 @@ def main() -> int:
         print(f"{outcome} in {elapsed:.1f}s")
         keys = [("feldera", n) for n in step.pipelines] + [("dataforseo", c) for c in step.crawls]
         keys += [("rainforest", c) for c in step.collections] + [("datasift", s) for s in step.sources]
+        keys += [("amperity", r) for r in step.runs]
         for key in keys:
             rows.append((*key, before[key], state(*key), step.dag_id))
 
@@ -188,26 +217,42 @@ def main() -> int:
         emu.stop()
     rf_stops = rainforest.count("GET", "*/stop") + rainforest.count("GET", "*/stopall")
     stops = (
-        feldera.count("POST", "*/stop") + dfs.count("POST", "*/force_stop") + rf_stops + datasift.count("PUT")
+        feldera.count("POST", "*/stop")
+        + dfs.count("POST", "*/force_stop")
+        + rf_stops
+        + datasift.count("PUT")
+        + amperity.count("POST", "*/stop")
     )
     reads = sum(emu.count("GET") for emu in emulators.values()) - rf_stops
+    tokens = amperity.count("POST", "/api/v0/oauth2/token")
     print()
     header = f"{'service':<11} {'target':<34} {'before':<12} {'after':<12} {'stopped by':<28}"
     print(header)
     print("-" * len(header))
     for service, name, was, now, dag_id in rows:
         print(f"{service:<11} {name:<34} {was:<12} {now:<12} {dag_id:<28}")
-        if now not in ("Stopped", "finished", "idle", "stopped"):
+        if now not in STOPPED:
             problems.append(f"{service} {name} is {now}, expected stopped")
-    idle_before, idle_after = before[("feldera", "already_stopped")], feldera.status_of("already_stopped")
-    print(f"{'feldera':<11} {'already_stopped':<34} {idle_before:<12} {idle_after:<12} (left alone)")
-    if feldera.count("POST", "*/already_stopped/stop"):
-        problems.append("already_stopped received a stop request")
+    left_alone = [
+        (
+            "feldera",
+            "already_stopped",
+            feldera.status_of("already_stopped"),
+            feldera,
+            "*/already_stopped/stop",
+        ),
+        ("amperity", OLD_RUN, amperity.state_of(OLD_RUN), amperity, f"*/{OLD_RUN}/stop"),
+    ]
+    for service, name, now, emu, stop_path in left_alone:
+        print(f"{service:<11} {name:<34} {before[(service, name)]:<12} {now:<12} (left alone)")
+        if emu.count("POST", stop_path):
+            problems.append(f"{service} {name} was not running but received a stop request")
     print()
-    stopped = sum(1 for r in rows if r[3] in ("Stopped", "finished", "idle", "stopped"))
+    stopped = sum(1 for r in rows if r[3] in STOPPED)
     print(
         f"Summary: {stopped} of {len(rows)} running targets stopped by {len(STEPS)} example DAGs; "
-        f"{stops} stop requests, {reads} status reads. Airflow logs: .demo/logs/"
+        f"{stops} stop requests, {reads} status reads, {tokens} OAuth token fetch(es). "
+        "Airflow logs: .demo/logs/"
     )
     if problems:
         print("PROBLEMS:\n  " + "\n  ".join(problems))

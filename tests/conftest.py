@@ -26,6 +26,7 @@ os.environ["STOP_EXAMPLES_POLL_INTERVAL"] = "0.1"
 for _key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
     del os.environ[_key]
 
+from airflow_provider_stop.testing.amperity import AmperityEmulator  # noqa: E402
 from airflow_provider_stop.testing.base import Emulator  # noqa: E402
 from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator  # noqa: E402
 from airflow_provider_stop.testing.datasift import DataSiftEmulator  # noqa: E402
@@ -83,6 +84,21 @@ def rainforest(monkeypatch: pytest.MonkeyPatch) -> Iterator[RainforestEmulator]:
 def datasift(monkeypatch: pytest.MonkeyPatch) -> Iterator[DataSiftEmulator]:
     """A DataSift emulator (synchronous stops, 10,000 credits) behind ``datasift_default``."""
     yield from _serve(DataSiftEmulator(), monkeypatch)
+
+
+@pytest.fixture
+def amperity(monkeypatch: pytest.MonkeyPatch) -> Iterator[AmperityEmulator]:
+    """An Amperity emulator (cancels take 0.2 s) behind ``amperity_default`` with OAuth client
+    credentials; its rate limit and the hook's pace are raised so tests run fast (the rate tests
+    use the documented values)."""
+    emulator = AmperityEmulator(cancel_seconds=0.2, rate_limit_per_second=1000)
+    emulator.start()
+    conn = emulator.connection()
+    use_connection(
+        monkeypatch, "amperity_default", {**conn, "extra": {**conn["extra"], "requests_per_second": 500}}
+    )
+    yield emulator
+    emulator.stop()
 
 
 def use_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn: dict[str, Any]) -> None:

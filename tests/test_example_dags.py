@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_stop.testing.amperity import AmperityEmulator
 from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
 from airflow_provider_stop.testing.datasift import DataSiftEmulator
 from airflow_provider_stop.testing.feldera import FelderaEmulator
@@ -24,7 +25,16 @@ def test_every_example_dag_imports_cleanly() -> None:
         "feldera_on_failure_callback",
         "feldera_deadline_alert",
         "nightly_teardown",
+        "amperity_stop_workflow_run",
     } <= set(bag.dag_ids)
+
+
+def test_amperity_example_stops_the_runs_it_is_given(amperity: AmperityEmulator) -> None:
+    amperity.add_run("wf-20261123-09001-Demo01")
+    dr = load_example_dag("amperity_stop_workflow_run").test()
+    assert task_states(dr) == {"stop_workflow_runs": "success"}
+    result = xcom_value(dr, "stop_workflow_runs")["wf-20261123-09001-Demo01"]
+    assert result["raw_state"] == "canceled" and result["details"]["error"] == "Workflow manually stopped"
 
 
 def test_stop_task_defers_then_the_sensor_confirms(feldera: FelderaEmulator) -> None:
@@ -48,7 +58,10 @@ def test_nightly_teardown_stops_every_running_pipeline_crawl_and_collection(
     dfs: DataForSeoEmulator,
     rainforest: RainforestEmulator,
     datasift: DataSiftEmulator,
+    amperity: AmperityEmulator,
 ) -> None:
+    amperity.add_run("wf-a")
+    amperity.add_run("wf-done", state="succeeded")
     datasift.add_source("ds1")
     datasift.add_source("ds_off", status="stopped")
     rainforest.add_collection("r1")
@@ -63,8 +76,11 @@ def test_nightly_teardown_stops_every_running_pipeline_crawl_and_collection(
         "stop_all_feldera_pipelines": "success",
         "stop_dataforseo_crawls": "success",
         "stop_all_rainforest_collections": "success",
+        "stop_all_amperity_workflow_runs": "success",
         "stop_all_datasift_sources": "success",
     }
+    assert xcom_value(dr, "stop_all_amperity_workflow_runs")["wf-a"]["raw_state"] == "canceled"
+    assert amperity.count("POST", "/api/workflow/runs/wf-done/stop") == 0
     assert sorted(xcom_value(dr, "stop_all_datasift_sources")) == ["ds1"]
     assert datasift.status_of("ds1") == "stopped"
     assert sorted(xcom_value(dr, "stop_all_rainforest_collections")) == ["r1", "r2"]

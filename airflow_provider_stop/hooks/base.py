@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import re
+import threading
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -253,6 +254,10 @@ class ApiRequest:
     form: Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     target_id: str | None = None
+    #: Another base URL than the connection's (e.g. an OAuth token endpoint on its own host).
+    base_url: str | None = None
+    #: False for a call that obtains credentials: it carries none of ``request_auth``.
+    authenticate: bool = True
 
 
 @dataclass(frozen=True)
@@ -370,15 +375,60 @@ class Redactor:
             text = text.replace(form, REDACTED)
         return text
 
+    def add(self, secret: str) -> None:
+        """A secret obtained at run time (e.g. an OAuth access token) is hidden from then on."""
+        extra = Redactor([secret])._forms
+        self._forms = sorted({*self._forms, *extra}, key=len, reverse=True)
+        http_log_redaction().forms.update(extra)
+        _mask_with_airflow(extra)
+
     def register_with_airflow(self) -> None:
         """Hide the secrets from the HTTP libraries' logs, and ask Airflow's masker to hide them too."""
         http_log_redaction().forms.update(self._forms)
-        try:
-            from airflow.sdk.log import mask_secret
-        except ImportError:  # pragma: no cover - very old SDKs
-            return
-        for form in self._forms:
-            mask_secret(form)
+        _mask_with_airflow(self._forms)
+
+
+def _mask_with_airflow(forms: Iterable[str]) -> None:
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - very old SDKs
+        return
+    for form in forms:
+        mask_secret(form)
+
+
+class RatePacer:
+    """Spaces requests to at most ``per_second``, shared by every thread and event loop of a process.
+
+    Each caller reserves the next free slot and sleeps until it; a burst is spread out instead of
+    being answered with 429s.
+    """
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Seconds to wait before sending."""
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+            return slot - now
+
+
+_pacers: dict[tuple[str, ...], RatePacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def shared_pacer(key: tuple[str, ...], per_second: float) -> RatePacer:
+    """One pacer per service account (``key``) and rate in this process."""
+    with _pacers_lock:
+        pacer = _pacers.get((*key, str(per_second)))
+        if pacer is None:
+            pacer = _pacers[(*key, str(per_second))] = RatePacer(per_second)
+        return pacer
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,7 +491,8 @@ class RetrySettings:
     def tenacity_kwargs(self, on_retry: Callable[[Any], None]) -> dict[str, Any]:
         import tenacity
 
-        jitter = tenacity.wait_exponential_jitter(initial=self.min_wait, max=self.max_wait)
+        backoff = tenacity.wait_exponential(multiplier=self.min_wait, max=self.max_wait)
+        jitter = backoff + tenacity.wait_random(0, self.min_wait)
         max_wait = self.max_wait
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -486,6 +537,8 @@ class StopServiceHook(BaseHook):
     max_concurrency: ClassVar[int] = 8
     #: Services whose stop call takes many ids set this; ``stop_many`` then sends chunks this size.
     stop_batch_size: ClassVar[int | None] = None
+    #: A documented request rate; every request of the process to one account is paced to it.
+    requests_per_second: ClassVar[float | None] = None
 
     def __init__(
         self,
@@ -602,15 +655,35 @@ class StopServiceHook(BaseHook):
         raise StopRejectedError(text, **kwargs)
 
     def budget_wait(self, request: ApiRequest) -> float:
-        """Seconds to wait before sending, for services that publish a request budget (default: none)."""
-        return 0.0
+        """Seconds to wait before sending. Paces services with a documented request rate (the
+        ``requests_per_second`` class attribute or connection setting) across the whole process."""
+        config = self._config
+        rate = (config.settings if config else {}).get("requests_per_second", self.requests_per_second)
+        if not rate:
+            return 0.0
+        account = str(config.settings.get("account", "")) if config else ""
+        key = (type(self).__name__, config.base_url if config else "", account)
+        return shared_pacer(key, float(rate)).reserve()
+
+    # ---- credentials obtained at run time (e.g. OAuth) -------------------------------------
+    def request_auth(self) -> Mapping[str, str]:
+        """Headers that authenticate one request when they cannot be fixed in ``build_config``."""
+        return {}
+
+    async def arequest_auth(self, client: httpx.AsyncClient) -> Mapping[str, str]:
+        return self.request_auth()
+
+    def invalidate_auth(self) -> bool:
+        """After a 401: drop a cached credential and return True to send the request once more."""
+        return False
 
     def observe_response(self, response: ApiResponse) -> None:
         """Read bookkeeping headers (e.g. a rate-limit budget) from every answer."""
 
     def describe(self, request: ApiRequest) -> str:
         """The request's path as the server sees it (no host, no query: nothing secret)."""
-        prefix = urllib.parse.urlsplit(self._config.base_url).path.rstrip("/") if self._config else ""
+        base = request.base_url or (self._config.base_url if self._config else "")
+        prefix = urllib.parse.urlsplit(base).path.rstrip("/")
         return self.redact(prefix + request.path)
 
     # ---- connection ------------------------------------------------------------------------
@@ -661,7 +734,7 @@ class StopServiceHook(BaseHook):
 
     # ---- transports ------------------------------------------------------------------------
     def _url(self, config: ClientConfig, request: ApiRequest) -> str:
-        return config.base_url.rstrip("/") + request.path
+        return (request.base_url or config.base_url).rstrip("/") + request.path
 
     def _params(self, config: ClientConfig, request: ApiRequest) -> dict[str, str]:
         return {**config.params, **request.params}
@@ -680,6 +753,16 @@ class StopServiceHook(BaseHook):
             wait,
         )
 
+    def _request_error(self, request: ApiRequest, exc: Exception) -> InvalidInputError:
+        """The request could not even be built (a header or URL the HTTP library refuses): permanent."""
+        return InvalidInputError(
+            self.redact(
+                f"{self.hook_name}: {request.method} {self.describe(request)} cannot be sent: "
+                f"{type(exc).__name__}: {exc}"
+            ),
+            target_id=request.target_id,
+        )
+
     def _transport_error(self, request: ApiRequest, exc: Exception) -> ServiceUnavailableError:
         kind = type(exc).__name__
         return ServiceUnavailableError(
@@ -688,9 +771,19 @@ class StopServiceHook(BaseHook):
         )
 
     def _send_once(self, request: ApiRequest) -> ApiResponse:
+        """One request; a 401 is answered once with fresh credentials when the hook can get them."""
+        response = self._exchange(request)
+        if response.status_code == 401 and request.authenticate and self.invalidate_auth():
+            self.log.info("%s: HTTP 401 with a cached token; retrying once with a new one", self.hook_name)
+            response = self._exchange(request)
+        self.raise_for_response(request, response)
+        return response
+
+    def _exchange(self, request: ApiRequest) -> ApiResponse:
         import requests
 
         config = self.config
+        headers = {**self._headers(config, request), **(self.request_auth() if request.authenticate else {})}
         if (pause := self.budget_wait(request)) > 0:
             time.sleep(pause)
         try:
@@ -700,23 +793,34 @@ class StopServiceHook(BaseHook):
                 params=self._params(config, request),
                 json=request.json,
                 data=request.form,
-                headers=self._headers(config, request),
+                headers=headers,
                 timeout=self.timeout,
                 verify=config.verify,
                 allow_redirects=False,
             )
             text = resp.text
+        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, ValueError) as exc:
+            raise self._request_error(request, exc) from None
         except requests.RequestException as exc:
             raise self._transport_error(request, exc) from None
         response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
         self.observe_response(response)
-        self.raise_for_response(request, response)
         return response
 
     async def _asend_once(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
+        response = await self._aexchange(client, request)
+        if response.status_code == 401 and request.authenticate and self.invalidate_auth():
+            self.log.info("%s: HTTP 401 with a cached token; retrying once with a new one", self.hook_name)
+            response = await self._aexchange(client, request)
+        self.raise_for_response(request, response)
+        return response
+
+    async def _aexchange(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
         import httpx
 
         config = await self.aconfig()
+        auth = await self.arequest_auth(client) if request.authenticate else {}
+        headers = {**self._headers(config, request), **auth}
         if (pause := self.budget_wait(request)) > 0:
             await asyncio.sleep(pause)
         try:
@@ -726,15 +830,16 @@ class StopServiceHook(BaseHook):
                 params=self._params(config, request),
                 json=request.json,
                 data=request.form,
-                headers=self._headers(config, request),
+                headers=headers,
                 timeout=self.timeout,
             )
             text = resp.text
+        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL, ValueError) as exc:
+            raise self._request_error(request, exc) from None
         except httpx.HTTPError as exc:
             raise self._transport_error(request, exc) from None
         response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
         self.observe_response(response)
-        self.raise_for_response(request, response)
         return response
 
     def send(self, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None) -> Any:
@@ -906,8 +1011,9 @@ class StopServiceHook(BaseHook):
         return alternative
 
     def _accepted(self, ack: StopAck) -> StopAck:
+        verdict = "answered: nothing to stop" if ack.already_stopped else "accepted"
         self.log.info(
-            "%s: stop of %s %r accepted: %s", self.hook_name, self.target_noun, ack.target_id, ack.message
+            "%s: stop of %s %r %s: %s", self.hook_name, self.target_noun, ack.target_id, verdict, ack.message
         )
         return ack
 
@@ -940,13 +1046,14 @@ class StopServiceHook(BaseHook):
         return self.stop_many(target_ids, **options)
 
     def running_targets(self, name_pattern: str | None = None) -> list[str]:
-        """Ids of listed targets that are not stopped, optionally matching a glob such as ``nightly_*``."""
-        return [
-            status.target_id
-            for status in self.list_targets()
-            if not status.stopped
-            and (name_pattern is None or fnmatch.fnmatchcase(status.target_id, name_pattern))
-        ]
+        """Ids of listed targets that are not stopped, optionally whose id or name matches a glob such as
+        ``nightly_*``."""
+
+        def matches(status: TargetStatus) -> bool:
+            names = (status.target_id, status.details.get("name"))
+            return any(isinstance(n, str) and fnmatch.fnmatchcase(n, name_pattern or "*") for n in names)
+
+        return [status.target_id for status in self.list_targets() if not status.stopped and matches(status)]
 
     # ---- batches: every target is tried, then one error names all that failed --------------
     def _map(

@@ -67,7 +67,7 @@ class RainforestHook(StopServiceHook):
                 f"connection {conn.conn_id!r}: resource must be one of {sorted(RESOURCES)}, got {resource!r}"
             )
         prefix = str(extra.get("path_prefix") or "").rstrip("/")
-        if not _PREFIX.match(prefix):
+        if not _PREFIX.fullmatch(prefix):
             raise InvalidInputError(
                 f"connection {conn.conn_id!r}: path_prefix must look like '/live', got {prefix!r}"
             )

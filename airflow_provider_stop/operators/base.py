@@ -341,12 +341,27 @@ class StopAllOperatorBase(StopOperatorBase):
     """Stop every target the service lists as running, optionally only names matching a glob."""
 
     target_field = "name_pattern"
+    #: An operator parameter that narrows the service's list, handed to the hook under the same name
+    #: (DataSift's ``source_type``, Amperity's ``workflow_type``).
+    list_filter: ClassVar[str | None] = None
 
     def __init__(self, *, name_pattern: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if name_pattern is not None and not isinstance(name_pattern, str):
             raise InvalidInputError(f"name_pattern must be a glob string or None, got {name_pattern!r}")
         self.name_pattern = name_pattern
+
+    @staticmethod
+    def optional_filter(value: Any, param: str) -> str | None:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InvalidInputError(f"{param} must be a non-empty string or None, got {value!r}")
+        return value
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if self.list_filter and (value := getattr(self, self.list_filter)):
+            # rendered by now; the hook (and the trigger) filter the list with it
+            self.hook_params = {**self.hook_params, self.list_filter: value}
+        return super().execute(context)
 
     def target_ids(self) -> list[str]:
         return []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.hooks.base import InvalidInputError
 from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
 
 
@@ -43,20 +42,13 @@ class DataSiftStopSourceOperator(DataSiftBinding, StopOperatorBase):
 class DataSiftStopAllSourcesOperator(DataSiftBinding, StopAllOperatorBase):
     """Page through every source and stop each running one, optionally only of one ``source_type``."""
 
-    target_field = "name_pattern"
+    list_filter = "source_type"
     template_fields = ("name_pattern", "source_type", "datasift_conn_id")
 
     def __init__(
         self, *, source_type: str | None = None, datasift_conn_id: str = "datasift_default", **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        if source_type is not None and (not isinstance(source_type, str) or not source_type.strip()):
-            raise InvalidInputError(f"source_type must be a non-empty string or None, got {source_type!r}")
-        self.source_type = source_type
+        self.source_type = self.optional_filter(source_type, "source_type")
         self.datasift_conn_id = datasift_conn_id
         self.check_parameters()
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        if self.source_type:  # rendered by now; the hook (and the trigger) filter the list with it
-            self.hook_params = {**self.hook_params, "source_type": self.source_type}
-        return super().execute(context)

@@ -8,5 +8,6 @@ EMULATORS = {
     "feldera": "airflow_provider_stop.testing.feldera.FelderaEmulator",
     "dataforseo": "airflow_provider_stop.testing.dataforseo.DataForSeoEmulator",
     "rainforest": "airflow_provider_stop.testing.rainforest.RainforestEmulator",
+    "amperity": "airflow_provider_stop.testing.amperity.AmperityEmulator",
     "datasift": "airflow_provider_stop.testing.datasift.DataSiftEmulator",
 }

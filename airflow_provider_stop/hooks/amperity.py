@@ -1,0 +1,359 @@
+"""Amperity workflow runs: stop a run and wait until it is canceled (``../shared/api/amperity.md``).
+
+Every call carries ``amperity-tenant`` and ``api-version``. Auth is a bearer token, either pasted from
+the Amperity UI or obtained with OAuth client credentials, cached per process until shortly before it
+expires and fetched anew once on a 401. Requests are paced below the documented 10 per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_stop.hooks.base import (
+    ApiRequest,
+    ApiResponse,
+    AuthenticationError,
+    ClientConfig,
+    InvalidInputError,
+    MalformedResponseError,
+    StopAck,
+    StopProviderError,
+    StopRejectedError,
+    StopServiceHook,
+    TargetStatus,
+    base_url_from_connection,
+    connection_extra,
+    quote_segment,
+    verify_from_extra,
+)
+
+if TYPE_CHECKING:
+    import httpx
+    from airflow.sdk import Connection
+
+API_VERSION = "2024-04-01"
+REGION_HOSTS = {
+    "aws": "https://app.amperity.com/api",
+    "azure": "https://{tenant}.amperity.com/api",
+    "australia": "https://app-aws-apse2.amperity.com/api",
+}
+AUTH_TYPES = ("token", "client_credentials")
+TOKEN_PATH = "/v0/oauth2/token"  # noqa: S105 - a path, not a secret
+#: A tenant goes into a host name (Azure) and a header: one DNS label, nothing else (RFC 1123).
+_TENANT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2}|unstable)$")
+_SEPARATORS = re.compile(r"[\s_-]+")
+
+#: Not stopped yet (the documents disagree on spellings; compared after ``normalize_state``).
+RUNNING_STATES = frozenset(
+    {"scheduled", "running", "paused", "canceling", "cancelling", "started", "in progress", "stopping"}
+    | {"running with failures"}
+)
+#: Terminal because a stop (ours or someone's) canceled it.
+CANCELED_STATES = frozenset({"canceled", "cancelled", "stopped"})
+#: Terminal on its own.
+FINISHED_STATES = frozenset({"succeeded", "failed"})
+#: What stop-all lists (one query per state; every listed run is still classified locally).
+DEFAULT_LIST_STATES = ("scheduled", "running", "paused")
+MAX_LIST_PAGES = 10_000
+
+_tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+_tokens_lock = threading.Lock()
+_async_token_locks: dict[tuple[int, tuple[str, ...]], asyncio.Lock] = {}
+
+
+def normalize_state(state: str) -> str:
+    """``Running-With-Failures`` / ``running_with_failures`` -> ``running with failures``."""
+    return _SEPARATORS.sub(" ", state.strip().lower())
+
+
+def validate_tenant(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _TENANT.fullmatch(value):
+        raise InvalidInputError(
+            f"{where}: the Amperity tenant must be one host name label (letters, digits and inner '-', "
+            f"at most 63), e.g. 'acme' or 'acme-sb-12345'; got {value!r}"
+        )
+    return value
+
+
+class AmperityHook(StopServiceHook):
+    """
+    Talks to the Amperity API.
+
+    Connection: extra ``tenant`` (required) and ``region`` (``aws`` default, ``azure``, ``australia``)
+    or ``host`` (a full API URL, ``/api`` added when it has no path). ``auth_type`` ``token``: the
+    password is an access token from Settings → Security → API keys. ``client_credentials``: login
+    is the client id, password the client secret; extra ``token_url`` overrides
+    ``<api>/v0/oauth2/token``. Extras ``api_version`` (``2024-04-01``) and ``requests_per_second`` (8;
+    the documented limit is 10).
+    """
+
+    conn_name_attr = "amperity_conn_id"
+    default_conn_name = "amperity_default"
+    conn_type = "amperity"
+    hook_name = "Amperity"
+    target_noun = "workflow run"
+    target_param = "workflow_run_id"
+    #: At 8 requests a second more parallel requests only queue at the pacer.
+    max_concurrency = 4
+    requests_per_second = 8.0
+
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        *,
+        workflow_type: str | None = None,
+        list_states: Sequence[str] = DEFAULT_LIST_STATES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(conn_id, **kwargs)
+        #: Stop-all lists only runs of this workflow type (the API's ``type`` filter).
+        self.workflow_type = workflow_type
+        self.list_states = tuple(list_states)
+
+    # ---- connection ------------------------------------------------------------------------
+    def build_config(self, conn: Connection) -> ClientConfig:
+        extra = connection_extra(conn)
+        where = f"connection {conn.conn_id!r}"
+        tenant = validate_tenant(extra.get("tenant"), where)
+        region = str(extra.get("region") or "aws").lower()
+        if region not in REGION_HOSTS:
+            raise InvalidInputError(f"{where}: region must be one of {sorted(REGION_HOSTS)}, got {region!r}")
+        if conn.host:  # an explicit URL wins over the region
+            base_url = base_url_from_connection(conn, None)
+            if not urllib.parse.urlsplit(base_url).path:
+                base_url += "/api"
+        else:
+            base_url = REGION_HOSTS[region].format(tenant=tenant.lower())
+        version = str(extra.get("api_version") or API_VERSION)
+        if not _API_VERSION.fullmatch(version):
+            raise InvalidInputError(f"{where}: api_version must look like {API_VERSION!r}, got {version!r}")
+        auth_type = str(extra.get("auth_type") or ("client_credentials" if conn.login else "token"))
+        if auth_type not in AUTH_TYPES:
+            raise InvalidInputError(f"{where}: auth_type must be one of {AUTH_TYPES}, got {auth_type!r}")
+        if not conn.password:
+            what = "access token" if auth_type == "token" else "OAuth client secret"
+            raise InvalidInputError(f"{where} needs the {what} in its password field")
+        rate = extra.get("requests_per_second", self.requests_per_second)
+        if isinstance(rate, bool) or not isinstance(rate, int | float | str) or not _positive(rate):
+            raise InvalidInputError(f"{where}: requests_per_second must be a positive number, got {rate!r}")
+        headers = {"amperity-tenant": tenant, "api-version": version, "User-Agent": "airflow-provider-stop"}
+        settings: dict[str, Any] = {
+            "tenant": tenant,
+            "account": tenant,
+            "auth_type": auth_type,
+            "requests_per_second": float(rate),
+        }
+        if auth_type == "token":
+            headers["Authorization"] = f"Bearer {conn.password}"
+        else:
+            if not conn.login:
+                raise InvalidInputError(f"{where} needs the OAuth client id in its login field")
+            token_url = str(extra.get("token_url") or base_url + TOKEN_PATH)
+            parsed = urllib.parse.urlsplit(token_url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.username:
+                raise InvalidInputError(f"{where}: token_url must be an http(s) URL, got {token_url!r}")
+            settings |= {"token_url": token_url, "client_id": conn.login, "client_secret": conn.password}
+        return ClientConfig(
+            base_url=base_url,
+            headers=headers,
+            verify=verify_from_extra(extra),
+            secrets=(conn.password, f"Bearer {conn.password}"),
+            settings=settings,
+        )
+
+    # ---- OAuth client credentials ----------------------------------------------------------
+    def _token_key(self) -> tuple[str, ...]:
+        s = self.config.settings
+        digest = hashlib.sha256(f"{s['client_id']}\0{s['client_secret']}".encode()).hexdigest()
+        return (s["token_url"], s["tenant"], digest)
+
+    def _token_request(self) -> ApiRequest:
+        s = self.config.settings
+        return ApiRequest(
+            "POST",
+            "",
+            form={
+                "grant_type": "client_credentials",
+                "client_id": s["client_id"],
+                "client_secret": s["client_secret"],
+            },
+            headers={"X-Amperity-Tenant": s["tenant"]},
+            base_url=s["token_url"],
+            authenticate=False,
+        )
+
+    def _parse_token(self, response: ApiResponse) -> tuple[str, float]:
+        body = response.json()
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise MalformedResponseError("Amperity: the token endpoint answered without an access_token")
+        self.redact.add(token)
+        expires_in = body.get("expires_in")
+        lifetime = float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else 3600.0
+        # Refresh shortly before expiry: a tenth of the lifetime, at most a minute.
+        return token, time.time() + lifetime - min(60.0, lifetime / 10)
+
+    def _cached_token(self, key: tuple[str, ...]) -> str | None:
+        cached = _tokens.get(key)
+        if cached is None or time.time() >= cached[1]:
+            return None
+        self.redact.add(cached[0])
+        return cached[0]
+
+    def request_auth(self) -> Mapping[str, str]:
+        if self.config.settings["auth_type"] != "client_credentials":
+            return {}
+        key = self._token_key()
+        with _tokens_lock:  # one fetch per process even when many threads start at once
+            token = self._cached_token(key)
+            if token is None:
+                self.log.info("Amperity: fetching an access token for tenant %r", key[1])
+                _tokens[key] = self.send(self._token_request(), self._parse_token)
+                token = _tokens[key][0]
+        return {"Authorization": f"Bearer {token}"}
+
+    async def arequest_auth(self, client: httpx.AsyncClient) -> Mapping[str, str]:
+        config = await self.aconfig()
+        if config.settings["auth_type"] != "client_credentials":
+            return {}
+        key = self._token_key()
+        lock_key = (id(asyncio.get_running_loop()), key)
+        lock = _async_token_locks.setdefault(lock_key, asyncio.Lock())
+        async with lock:  # one fetch per event loop (a triggerer runs many waits in one loop)
+            token = self._cached_token(key)
+            if token is None:
+                self.log.info("Amperity: fetching an access token for tenant %r", key[1])
+                _tokens[key] = await self.asend(client, self._token_request(), self._parse_token)
+                token = _tokens[key][0]
+        return {"Authorization": f"Bearer {token}"}
+
+    def invalidate_auth(self) -> bool:
+        if self.config.settings["auth_type"] != "client_credentials":
+            return False
+        with _tokens_lock:
+            _tokens.pop(self._token_key(), None)
+        return True
+
+    # ---- errors ----------------------------------------------------------------------------
+    def error_details(self, response: ApiResponse) -> tuple[str, str | None]:
+        message, code = super().error_details(response)
+        try:
+            body = response.json()
+        except MalformedResponseError:
+            return message, code
+        if isinstance(body, dict):
+            # {"status": 404, "message": ...}; OAuth errors are {"error": ..., "error_description": ...}.
+            if body.get("error_description"):
+                message = f"{body.get('error')}: {body['error_description']}"
+            if body.get("request_id"):
+                message += f" (request_id {body['request_id']})"
+        return message, code
+
+    def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None:
+        if not request.authenticate and response.status_code in (400, 401, 403):
+            message, _ = self.error_details(response)
+            raise AuthenticationError(
+                self.redact(
+                    f"Amperity: the token endpoint refused the client credentials (HTTP "
+                    f"{response.status_code}: {message}). Check the client id and secret of connection "
+                    f"{self.conn_id!r}."
+                ),
+                status_code=response.status_code,
+            )
+        super().raise_for_response(request, response)
+
+    def refused_as_not_running(self, error: StopProviderError) -> bool:
+        # Stopping a terminal run: 200 with the run, 400 or 409 are all possible (unconfirmed).
+        return isinstance(error, StopRejectedError) and error.status_code in (400, 409)
+
+    # ---- requests and answers --------------------------------------------------------------
+    def _run_path(self, target_id: str, *rest: str) -> str:
+        return "/".join(["/workflow/runs", quote_segment(target_id), *rest])
+
+    def build_stop_request(self, target_id: str, options: Mapping[str, Any]) -> ApiRequest:
+        return ApiRequest("POST", self._run_path(target_id, "stop"), target_id=target_id)
+
+    def parse_stop_response(
+        self, target_id: str, response: ApiResponse, options: Mapping[str, Any]
+    ) -> StopAck:
+        try:
+            body = response.json()
+        except MalformedResponseError:
+            body = None  # accepted all the same: the wait reads the state
+        state = body.get("state") if isinstance(body, dict) else None
+        if isinstance(state, str) and normalize_state(state) in FINISHED_STATES:
+            return StopAck(target_id, accepted=False, already_stopped=True, message=f"run already {state}")
+        return StopAck(target_id, message=f"state {state}" if isinstance(state, str) else "stop accepted")
+
+    def build_status_request(self, target_id: str) -> ApiRequest:
+        # verbose: the only view with the error object ("Workflow manually stopped").
+        return ApiRequest("GET", self._run_path(target_id), params={"view": "verbose"}, target_id=target_id)
+
+    def parse_status_response(self, target_id: str, response: ApiResponse) -> TargetStatus:
+        body = response.json()
+        if not isinstance(body, dict):
+            raise MalformedResponseError(f"Amperity: the answer for run {target_id!r} is not an object")
+        return self._status(target_id, body)
+
+    def _status(self, target_id: str, run: Mapping[str, Any]) -> TargetStatus:
+        state = run.get("state")
+        if not isinstance(state, str) or not state.strip():
+            raise MalformedResponseError(f"Amperity: workflow run {target_id!r} has no state")
+        normal = normalize_state(state)
+        if normal not in RUNNING_STATES | CANCELED_STATES | FINISHED_STATES:
+            self.log.warning(
+                "Amperity: workflow run %r reports unknown state %r; treating it as running", target_id, state
+            )
+        details = {k: run[k] for k in ("name", "type", "created_at", "ended_at") if k in run}
+        error = run.get("error")
+        if isinstance(error, dict):
+            details["error"] = error.get("message")
+            details["error_type"] = error.get("type")
+        details["canceled"] = normal in CANCELED_STATES
+        return TargetStatus(target_id, state, normal in CANCELED_STATES | FINISHED_STATES, None, details)
+
+    def list_targets(self) -> list[TargetStatus]:
+        """Runs in ``list_states`` (optionally of ``workflow_type``), following ``next_token``."""
+        runs: dict[str, TargetStatus] = {}
+        for state in self.list_states:
+            token: str | None = None
+            for _ in range(MAX_LIST_PAGES):
+                params = {"state": state, "limit": "100"}
+                if self.workflow_type:
+                    params["type"] = self.workflow_type
+                if token:
+                    params["next_token"] = token
+                body = self.send(ApiRequest("GET", "/workflow/runs", params=params), lambda r: r.json())
+                if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                    raise MalformedResponseError("Amperity: the workflow run list has no data")
+                for run in body["data"]:
+                    if isinstance(run, dict) and isinstance(run.get("id"), str):
+                        runs[run["id"]] = self._status(run["id"], run)
+                following = body.get("next_token")
+                if not following:
+                    break
+                if following == token:
+                    raise MalformedResponseError("Amperity: the run list returned the same next_token twice")
+                token = str(following)
+            else:
+                raise MalformedResponseError(f"Amperity: the run list has more than {MAX_LIST_PAGES} pages")
+        return list(runs.values())
+
+    def build_test_request(self) -> ApiRequest:
+        return ApiRequest("GET", "/workflow/runs", params={"limit": "1"})
+
+
+def _positive(value: int | float | str) -> bool:
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    return 0 < number < float("inf")

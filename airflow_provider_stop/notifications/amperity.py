@@ -1,0 +1,21 @@
+"""Amperity workflow runs: stop runs from ``on_failure_callback`` or a DeadlineAlert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_stop.notifications.base import StopNotifierBase
+from airflow_provider_stop.operators.amperity import AmperityBinding
+
+
+class AmperityStopWorkflowRunNotifier(AmperityBinding, StopNotifierBase):
+    """Stop workflow runs when a task fails or a deadline is missed; logs what it did, never raises."""
+
+    template_fields = ("workflow_run_id", "amperity_conn_id")
+
+    def __init__(
+        self, *, workflow_run_id: str | list[str], amperity_conn_id: str = "amperity_default", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.workflow_run_id = workflow_run_id
+        self.amperity_conn_id = amperity_conn_id

@@ -1,0 +1,347 @@
+"""Amperity workflow-run emulator, faithful to ``../shared/api/amperity.md``.
+
+The OAuth client-credentials token endpoint, bearer auth (401 / 403), the required ``amperity-tenant``
+and ``api-version`` headers, runs that go scheduled → running → succeeded on their own and
+canceling → canceled when stopped, ``/stop`` and the legacy ``:stop``, the paginated list, the
+``{"status", "message"}`` error body and the 10 requests-per-second limit. Every unconfirmed fact
+is a setting.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from airflow_provider_stop.testing.base import Emulator, read_json, unquote
+
+TERMINAL = ("succeeded", "failed", "canceled")
+CANCEL_ERROR = {
+    "attribution": "customer",
+    "type": "amperity.workflow.workflow.repository.core/cancel",
+    "message": "Workflow manually stopped",
+}
+
+
+@dataclass
+class AmperitySettings:
+    tenant: str = "acme"
+    #: A token pasted from the UI (Settings → Security → API keys → Get token).
+    access_token: str = "emulator-ui-token-6f1d2c9a8b7e"  # noqa: S105 - emulator credential
+    client_id: str = "emulator-client"
+    client_secret: str = "emulator-client-secret-8d41a7c3"  # noqa: S105 - emulator credential
+    token_ttl_seconds: int = 3600
+    api_version: str = "2024-04-01"
+    #: Missing or unsupported ``api-version``: 400 (versioning page) or 401 (responses page).
+    bad_version_status: int = 400
+    #: Whether ``X-Amperity-Tenant`` is accepted in place of ``amperity-tenant`` (inferred).
+    accept_x_tenant_alias: bool = True
+    scheduled_seconds: float = 0.0
+    run_seconds: float = 3600.0
+    #: Seconds a stopped run spends in ``canceling`` before ``canceled`` (0: canceled at once).
+    cancel_seconds: float = 1.0
+    #: Stop of a terminal run: 200 with the unchanged run, 400 or 409 (unconfirmed).
+    terminal_stop_status: int = 200
+    #: Whether a canceled run carries the "Workflow manually stopped" error object (seen once in docs).
+    cancel_error: bool = True
+    #: Wire spelling of states, e.g. ``{"canceled": "stopped", "canceling": "stopping"}`` (unconfirmed).
+    state_spellings: dict[str, str] = field(default_factory=dict)
+    #: Whether the legacy ``{id}:stop`` form is still routed (unconfirmed).
+    legacy_colon_stop: bool = True
+    unknown_id_status: int = 404
+    #: Whether error bodies carry ``request_id``/``trace_id`` (prose yes, SPEC no).
+    request_ids: bool = True
+    #: Documented limit; above it requests get 429.
+    rate_limit_per_second: int = 10
+    #: ``Retry-After`` on a 429 (undocumented: none by default).
+    rate_limit_retry_after: str | None = None
+    #: Most runs a list page holds ("may return fewer results than the caller asked for").
+    page_size: int = 100
+
+
+@dataclass
+class Run:
+    id: str
+    name: str
+    type: str = "amperity.orchestration.orchestration/run"
+    created_at: float = field(default_factory=time.time)
+    stop_at: float | None = None
+    ended_at: float | None = None
+    state_override: str | None = None
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class AmperityEmulator(Emulator):
+    service = "amperity"
+    conn_type = "amperity"
+
+    def __init__(self, settings: AmperitySettings | None = None, **overrides: Any) -> None:
+        super().__init__()
+        self.settings = settings or AmperitySettings(**overrides)
+        self.runs: dict[str, Run] = {}
+        #: issued OAuth token -> expiry (epoch seconds)
+        self.tokens: dict[str, float] = {}
+        #: "slash" or "colon" for every stop received, in order.
+        self.stop_forms: list[str] = []
+        self._recent: deque[float] = deque()
+        #: Requests answered 429 by the rate limit (not counting injected faults).
+        self.rate_limited = 0
+        self._state_lock = threading.RLock()
+
+    def connection(self, auth: str = "client_credentials") -> dict[str, Any]:
+        """The connection JSON: OAuth client credentials (default) or the UI ``token``."""
+        s = self.settings
+        extra = {"tenant": s.tenant, "auth_type": auth}
+        if auth == "token":
+            return {"conn_type": "amperity", "host": self.url, "password": s.access_token, "extra": extra}
+        return {
+            "conn_type": "amperity",
+            "host": self.url,
+            "login": s.client_id,
+            "password": s.client_secret,
+            "extra": extra,
+        }
+
+    # ---- set-up ---------------------------------------------------------------------------
+    def add_run(
+        self, run_id: str | None = None, *, state: str | None = None, name: str = "Daily", **attrs: Any
+    ) -> Run:
+        """A run that is scheduled/running by the clock, or pinned to ``state`` (e.g. ``failed``)."""
+        if run_id is None:
+            stamp = datetime.now(UTC).strftime("%Y%m%d")
+            run_id = f"wf-{stamp}-{secrets.randbelow(90000) + 10000}-{secrets.token_urlsafe(4)[:6]}"
+        run = Run(id=run_id, name=name, state_override=state, **attrs)
+        if state in TERMINAL:
+            run.ended_at = time.time()
+        with self._state_lock:
+            self.runs[run_id] = run
+        return run
+
+    def add_demo_data(self) -> None:
+        self.add_run("wf-20261123-14418-6UhqSe", name="Send audiences to Braze", type="campaign.send")
+        self.add_run("wf-20261123-14419-Tz8kQa", name="Nightly stitch")
+
+    def expire_tokens(self) -> None:
+        """Every issued OAuth token is now expired (the next call with one gets 401)."""
+        with self._state_lock:
+            self.tokens = dict.fromkeys(self.tokens, 0.0)
+
+    def state_of(self, run_id: str) -> str:
+        with self._state_lock:
+            return self._state(self.runs[run_id], time.time())
+
+    def _state(self, run: Run, now: float) -> str:
+        s = self.settings
+        if run.stop_at is not None:
+            return "canceled" if now >= run.stop_at + s.cancel_seconds else "canceling"
+        if run.state_override:
+            return run.state_override
+        if now < run.created_at + s.scheduled_seconds:
+            return "scheduled"
+        if now < run.created_at + s.scheduled_seconds + s.run_seconds:
+            return "running"
+        return "succeeded"
+
+    def _json(self, run: Run, now: float, verbose: bool = True) -> dict[str, Any]:
+        state = self._state(run, now)
+        ended = run.ended_at
+        if state == "canceled" and run.stop_at is not None:
+            ended = run.stop_at + self.settings.cancel_seconds
+        elif state == "succeeded" and ended is None:
+            ended = run.created_at + self.settings.scheduled_seconds + self.settings.run_seconds
+        body: dict[str, Any] = {
+            "id": run.id,
+            "type": run.type,
+            "name": run.name,
+            "tenant": self.settings.tenant,
+            "created_at": _iso(run.created_at),
+            "state": self.settings.state_spellings.get(state, state),
+        }
+        if ended is not None:
+            body["ended_at"] = _iso(ended)
+        if verbose:
+            body["task_instances"] = []
+            if state == "canceled" and self.settings.cancel_error:
+                body["error"] = dict(CANCEL_ERROR)
+        return body
+
+    # ---- HTTP -----------------------------------------------------------------------------
+    def error_response(self, status: int, message: str, code: str) -> Response:
+        body: dict[str, Any] = {"status": status, "message": message}
+        if self.settings.request_ids:
+            body["request_id"] = str(uuid.uuid4())
+            body["trace_id"] = uuid.uuid4().hex
+        return JSONResponse(body, status_code=status)
+
+    def _rate_limited(self) -> Response | None:
+        now = time.monotonic()
+        with self._state_lock:
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            if len(self._recent) >= self.settings.rate_limit_per_second:
+                self.rate_limited += 1
+                response = self.error_response(429, "Rate limit exceeded", "")
+                if self.settings.rate_limit_retry_after is not None:
+                    response.headers["Retry-After"] = self.settings.rate_limit_retry_after
+                return response
+            self._recent.append(now)
+        return None
+
+    def _tenant(self, request: Request) -> str | None:
+        tenant = request.headers.get("amperity-tenant")
+        if tenant is None and self.settings.accept_x_tenant_alias:
+            tenant = request.headers.get("x-amperity-tenant")
+        return tenant
+
+    def _guard(self, request: Request) -> Response | None:
+        """Rate limit, api-version, bearer token, tenant: what every API call must pass."""
+        if limited := self._rate_limited():
+            return limited
+        s = self.settings
+        version = request.headers.get("api-version") or request.query_params.get("api_version")
+        if version != s.api_version:
+            what = "Missing api-version" if version is None else f"Unsupported API version {version!r}"
+            return self.error_response(s.bad_version_status, what, "")
+        auth = request.headers.get("authorization", "")
+        token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
+        with self._state_lock:
+            valid = token is not None and (
+                token == s.access_token or self.tokens.get(token, 0.0) > time.time()
+            )
+        if not valid:
+            return self.error_response(401, "Invalid authentication or expired token", "")
+        tenant = self._tenant(request)
+        if tenant is None:
+            return self.error_response(400, "Missing amperity-tenant header", "")
+        if tenant != s.tenant:
+            return self.error_response(403, f"Not permitted for tenant {tenant!r}", "")
+        return None
+
+    def _lookup(self, raw_id: str) -> Run | Response:
+        run = self.runs.get(unquote(raw_id))
+        if run is None:
+            return self.error_response(
+                self.settings.unknown_id_status, f"Workflow {unquote(raw_id)!r} not found", ""
+            )
+        return run
+
+    async def handle_token(self, request: Request) -> Response:
+        if limited := self._rate_limited():
+            return limited
+        form = await request.form()
+        s = self.settings
+        if form.get("grant_type") != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        if form.get("client_id") != s.client_id or form.get("client_secret") != s.client_secret:
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "Client authentication failed"},
+                status_code=401,
+            )
+        if self._tenant(request) != s.tenant:
+            return JSONResponse({"error": "invalid_request", "error_description": "unknown tenant"}, 400)
+        token = secrets.token_urlsafe(24)
+        with self._state_lock:
+            self.tokens[token] = time.time() + s.token_ttl_seconds
+        return JSONResponse(
+            {"access_token": token, "expires_in": s.token_ttl_seconds, "token_type": "Bearer"}
+        )
+
+    def _stop(self, raw_id: str, form: str) -> Response:
+        now = time.time()
+        with self._state_lock:
+            run = self._lookup(raw_id)
+            if isinstance(run, Response):
+                return run
+            self.stop_forms.append(form)
+            state = self._state(run, now)
+            if state in TERMINAL:
+                if self.settings.terminal_stop_status != 200:
+                    return self.error_response(
+                        self.settings.terminal_stop_status, f"Workflow is already {state}", ""
+                    )
+                return JSONResponse(self._json(run, now))
+            if run.stop_at is None:
+                run.stop_at = now
+            return JSONResponse(self._json(run, now))
+
+    async def handle_stop(self, request: Request) -> Response:
+        if err := self._guard(request):
+            return err
+        return self._stop(request.path_params["id"], "slash")
+
+    async def handle_run(self, request: Request) -> Response:
+        """``GET /workflow/runs/{id}``, and the legacy ``GET|POST /workflow/runs/{id}:stop``."""
+        if err := self._guard(request):
+            return err
+        raw_id = request.path_params["id"]
+        if raw_id.endswith(":stop"):
+            if not self.settings.legacy_colon_stop:
+                return self.error_response(404, "Not found", "")
+            return self._stop(raw_id[: -len(":stop")], "colon")
+        if request.method != "GET":
+            return self.error_response(405, "Method not allowed", "")
+        with self._state_lock:
+            run = self._lookup(raw_id)
+            if isinstance(run, Response):
+                return run
+            verbose = request.query_params.get("view") == "verbose"
+            return JSONResponse(self._json(run, time.time(), verbose))
+
+    async def handle_list(self, request: Request) -> Response:
+        if err := self._guard(request):
+            return err
+        q = request.query_params
+        try:
+            limit = min(int(q.get("limit", "100")), self.settings.page_size)
+            offset = int(base64.urlsafe_b64decode(q["next_token"]).decode()) if "next_token" in q else 0
+        except ValueError:
+            return self.error_response(400, "Invalid limit or next_token", "")
+        if limit < 1:
+            return self.error_response(400, "limit must be positive", "")
+        now = time.time()
+        with self._state_lock:
+            items = [self._json(r, now, verbose=False) for r in self.runs.values()]
+        if "state" in q:
+            items = [i for i in items if i["state"].lower() == q["state"].lower()]
+        if "type" in q:
+            items = [i for i in items if i["type"] == q["type"]]
+        page = items[offset : offset + limit]
+        body: dict[str, Any] = {"data": page}
+        if offset + limit < len(items):
+            body["next_token"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+        if q.get("with_total") == "true":
+            body["total"] = len(items)
+        return JSONResponse(body)
+
+    async def handle_start(self, request: Request) -> Response:
+        if err := self._guard(request):
+            return err
+        body = await read_json(request) or {}
+        if not isinstance(body, dict) or not body.get("config_id"):
+            return self.error_response(400, "config_id is required", "")
+        run = self.add_run(name=str(body["config_id"]))
+        return JSONResponse({**self._json(run, run.created_at), "state": "scheduled"}, status_code=201)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/v0/oauth2/token", self.handle_token, methods=["POST"]),
+            Route("/api/workflow/runs", self.handle_list, methods=["GET"]),
+            Route("/api/workflow/runs", self.handle_start, methods=["POST"]),
+            Route("/api/workflow/runs/{id}/stop", self.handle_stop, methods=["POST"]),
+            Route("/api/workflow/runs/{id}", self.handle_run, methods=["GET", "POST"]),
+        ]

@@ -1,0 +1,32 @@
+"""Stop an Amperity workflow run (e.g. a campaign send started by mistake) and wait until it is canceled."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_stop.operators.amperity import AmperityStopWorkflowRunOperator
+from airflow_provider_stop.retry import stop_retry_policy
+
+# Seconds between status checks; the demo and the tests turn it down.
+POLL_INTERVAL = float(os.environ.get("STOP_EXAMPLES_POLL_INTERVAL", "10"))
+
+with DAG(
+    dag_id="amperity_stop_workflow_run",
+    start_date=datetime(2026, 1, 1),
+    schedule=None,
+    catchup=False,
+    # Trigger with {"workflow_run_ids": ["wf-...", ...]}: the id from the Workflows page or the API.
+    params={"workflow_run_ids": ["wf-20261123-09001-Demo01"]},
+    default_args={"retries": 2, "retry_policy": stop_retry_policy()},
+    tags=["example", "amperity"],
+):
+    AmperityStopWorkflowRunOperator(
+        task_id="stop_workflow_runs",
+        workflow_run_id="{{ params.workflow_run_ids | tojson }}",
+        deferrable=True,  # the worker is freed while the run goes canceling -> canceled
+        poll_interval=POLL_INTERVAL,
+        timeout=1800,
+    )
