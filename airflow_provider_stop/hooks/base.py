@@ -912,7 +912,7 @@ class StopServiceHook(BaseHook):
                 return self._not_running(exc, self.get_status(target_id), fail_if_not_running)
             options = self._fallback_or_raise(exc, options)
             response = self.send(self.build_stop_request(target_id, options))
-        return self._accepted(self.parse_stop_response(target_id, response, options))
+        return self._accepted(self._read_ack(target_id, response, options))
 
     async def astop(
         self, client: httpx.AsyncClient, target_id: str, *, fail_if_not_running: bool = False, **options: Any
@@ -929,7 +929,17 @@ class StopServiceHook(BaseHook):
                 return self._not_running(exc, await self.aget_status(client, target_id), fail_if_not_running)
             options = self._fallback_or_raise(exc, options)
             response = await self.asend(client, self.build_stop_request(target_id, options))
-        return self._accepted(self.parse_stop_response(target_id, response, options))
+        return self._accepted(self._read_ack(target_id, response, options))
+
+    def _read_ack(self, target_id: str, response: ApiResponse, options: Mapping[str, Any]) -> StopAck:
+        """A 2xx stop answer that cannot be read still means the stop was sent: never send it again;
+        the wait tells whether it took."""
+        try:
+            return self.parse_stop_response(target_id, response, options)
+        except MalformedResponseError as exc:
+            return StopAck(
+                target_id, message=f"stop sent; its answer was unreadable ({exc})", options=dict(options)
+            )
 
     # ---- batch stop calls (services with stop_batch_size) ----------------------------------
     @staticmethod
@@ -942,7 +952,11 @@ class StopServiceHook(BaseHook):
     def _chunk_results(
         self, chunk: Sequence[str], response: ApiResponse, options: Mapping[str, Any]
     ) -> dict[str, StopAck | StopProviderError]:
-        results = self.parse_batch_stop_response(chunk, response, options)
+        try:
+            results = self.parse_batch_stop_response(chunk, response, options)
+        except MalformedResponseError as exc:  # sent and answered 2xx: the wait tells whether it took
+            message = f"stop sent; its answer was unreadable ({exc})"
+            results = {tid: StopAck(tid, message=message, options=dict(options)) for tid in chunk}
         for tid in chunk:
             result = results.get(tid)
             if result is None:

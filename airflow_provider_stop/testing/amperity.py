@@ -78,6 +78,8 @@ class Run:
     stop_at: float | None = None
     ended_at: float | None = None
     state_override: str | None = None
+    #: Reported whatever happens, even after a stop (e.g. a state spelling nobody documented).
+    forced_state: str | None = None
 
 
 def _iso(ts: float | None) -> str | None:
@@ -147,6 +149,8 @@ class AmperityEmulator(Emulator):
 
     def _state(self, run: Run, now: float) -> str:
         s = self.settings
+        if run.forced_state:
+            return run.forced_state
         if run.stop_at is not None:
             return "canceled" if now >= run.stop_at + s.cancel_seconds else "canceling"
         if run.state_override:

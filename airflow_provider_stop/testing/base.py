@@ -4,6 +4,11 @@ A service emulator subclasses :class:`Emulator`, lists its routes and keeps its 
 is recorded (method, raw path, query, headers) so tests can count what was sent, and faults can be
 queued for the next matching requests: status codes with or without ``Retry-After``, dropped
 connections (before the response or mid-body), slow answers, malformed, HTML or empty bodies.
+
+``handled`` records the requests the service itself acted on. A dropped connection, a status fault or
+an HTML error page never reaches it. A slow answer does, after its delay, as on a real server whose
+client gave up. A malformed or empty body does too: the service acts, and its answer is corrupted on
+the way back.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ class Emulator:
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
+        #: Requests the service acted on (see the module docstring for which faults reach it).
+        self.handled: list[RecordedRequest] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._server: Any = None
@@ -124,8 +131,28 @@ class Emulator:
             and (path is None or fnmatch.fnmatchcase(r.path, path))
         )
 
+    def handled_count(self, method: str | None = None, path: str | None = None) -> int:
+        """Requests the service acted on, optionally only one method and/or a raw-path glob."""
+        return sum(
+            1
+            for r in list(self.handled)
+            if (method is None or r.method == method.upper())
+            and (path is None or fnmatch.fnmatchcase(r.path, path))
+        )
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Until no request is being answered: a request whose client gave up (a read timeout) is
+        still acted on, late, and must be counted in the scenario that sent it."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def reset_log(self) -> None:
         self.requests.clear()
+        self.handled.clear()
         self.peak_in_flight = 0
 
     # ---- ASGI ----------------------------------------------------------------------------
@@ -142,7 +169,8 @@ class Emulator:
                 scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
             )
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            self.requests.append(RecordedRequest(scope["method"], path, query, headers))
+            record = RecordedRequest(scope["method"], path, query, headers)
+            self.requests.append(record)
             # Route on the raw path so an encoded "/" in an id stays inside its segment.
             scope = {**scope, "path": path}
             self.in_flight += 1
@@ -151,13 +179,39 @@ class Emulator:
                 if self.latency:
                     await asyncio.sleep(self.latency)
                 fault = self._take_fault(scope["method"], path)
+                if fault is not None and fault.kind in ("malformed", "empty"):
+                    self.handled.append(record)
+                    await self._corrupt_answer(fault, app, scope, receive, send)
+                    return
                 if fault is not None and await self._apply_fault(fault, scope, receive, send):
                     return
+                self.handled.append(record)
                 await app(scope, receive, send)
             finally:
                 self.in_flight -= 1
 
         return wrapper
+
+    async def _corrupt_answer(
+        self,
+        fault: Fault,
+        app: Callable[[Scope, Receive, Send], Awaitable[None]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Let the service act, then answer 200 with its body cut in half (malformed) or empty."""
+        body = bytearray()
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+
+        await app(scope, receive, capture)
+        corrupted = b""
+        if fault.kind == "malformed":
+            corrupted = bytes(body[: len(body) // 2]) or b'{"deployment_status": "Runn'
+        await Response(corrupted, status_code=200, media_type="application/json")(scope, receive, send)
 
     async def _apply_fault(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> bool:
         """Play a fault; True when the request is fully answered (or dropped)."""
@@ -182,16 +236,12 @@ class Emulator:
             response = self.error_response(fault.status, f"injected HTTP {fault.status}", "InjectedFault")
             if fault.retry_after is not None:
                 response.headers["Retry-After"] = fault.retry_after
-        elif fault.kind == "malformed":
-            response = Response('{"deployment_status": "Runn', status_code=200, media_type="application/json")
-        elif fault.kind == "html":
+        else:  # html: a proxy's error page
             response = Response(
                 "<html><body><h1>502 Bad Gateway</h1></body></html>",
                 status_code=fault.status or 502,
                 media_type="text/html",
             )
-        else:  # empty
-            response = Response(b"", status_code=200, media_type="application/json")
         await response(scope, receive, send)
         return True
 
