@@ -172,3 +172,26 @@ class LogCapture:
 @pytest.fixture
 def logs(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> LogCapture:
     return LogCapture(capfd, caplog)
+
+
+# ---- one summary line per suite family (issue: "fault scenarios: 600 passed, 0 failed") -------------
+FAMILIES = {
+    "tests/test_fault_matrix.py": "fault scenarios",
+    "tests/test_restarts.py": "restart scenarios",
+    "tests/test_bad_input.py": "bad-input cases",
+    "tests/test_secret_sweep.py": "secret checks",
+}
+_family_results: dict[str, dict[str, int]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    family = FAMILIES.get(report.nodeid.split("::", 1)[0])
+    if family is None or not (report.when == "call" or report.failed):
+        return
+    counts = _family_results.setdefault(family, {"passed": 0, "failed": 0})
+    counts["passed" if report.passed else "failed"] += 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for family, counts in _family_results.items():
+        terminalreporter.write_line(f"{family}: {counts['passed']} passed, {counts['failed']} failed")

@@ -32,15 +32,15 @@ class Driver:
     make: Callable[[], Emulator]
     add: Callable[[Any, str], Any]
     is_stopped: Callable[[Any, str], bool]
-    #: Make a target report a state string the hook does not know.
-    report_unknown_state: Callable[[Any, str], None]
+    #: Make a target report this state string whatever happens (None: its real state again).
+    override_state: Callable[[Any, str, str | None], None]
     #: (method, raw-path glob) of the stop request.
     stop_request: tuple[str, str]
     module: str
     operator: str
     sensor: str
     notifier: str
-    field: str
+    target_field: str
     options: dict[str, Any] = field(default_factory=dict)
     conn_extra: dict[str, Any] = field(default_factory=dict)
     secret_attr: str = "api_key"
@@ -60,12 +60,11 @@ class Driver:
         hook_path = self.cls("operators", self.operator).hook_class_path
         return import_string(hook_path)(**HOOK)
 
+    def report_unknown_state(self, emu: Emulator, tid: str) -> None:
+        self.override_state(emu, tid, "hibernating")
+
     def stops_handled(self, emu: Emulator) -> int:
         return emu.handled_count(*self.stop_request)
-
-
-def _amperity_unknown(emu: AmperityEmulator, tid: str) -> None:
-    emu.runs[tid].forced_state = "exploding"
 
 
 DRIVERS = {
@@ -74,13 +73,13 @@ DRIVERS = {
         make=lambda: FelderaEmulator(api_key="feldera-key-LEAKCANARY-0001", stopping_seconds=0.1),
         add=lambda emu, tid: emu.add_pipeline(tid),
         is_stopped=lambda emu, tid: emu.status_of(tid) == "Stopped",
-        report_unknown_state=lambda emu, tid: setattr(emu.pipelines[tid], "status_override", "Hibernating"),
+        override_state=lambda emu, tid, state: setattr(emu.pipelines[tid], "status_override", state),
         stop_request=("POST", "*/stop"),
         module="feldera",
         operator="FelderaStopPipelineOperator",
         sensor="FelderaPipelineStoppedSensor",
         notifier="FelderaStopPipelineNotifier",
-        field="pipeline_name",
+        target_field="pipeline_name",
         options={"force": True},
     ),
     "dataforseo": Driver(
@@ -88,13 +87,13 @@ DRIVERS = {
         make=lambda: DataForSeoEmulator(password="dfs-password-LEAKCANARY-0002", stop_delay_seconds=0.1),
         add=lambda emu, tid: emu.add_task(tid),
         is_stopped=lambda emu, tid: emu.progress_of(tid) == "finished",
-        report_unknown_state=lambda emu, tid: setattr(emu.tasks[tid], "progress_override", "hibernating"),
+        override_state=lambda emu, tid, state: setattr(emu.tasks[tid], "progress_override", state),
         stop_request=("POST", "/v3/on_page/force_stop"),
         module="dataforseo",
         operator="DataForSeoStopOnPageTasksOperator",
         sensor="DataForSeoOnPageTasksStoppedSensor",
         notifier="DataForSeoStopOnPageTasksNotifier",
-        field="crawl_task_ids",
+        target_field="crawl_task_ids",
         secret_attr="password",
     ),
     "rainforest": Driver(
@@ -102,13 +101,13 @@ DRIVERS = {
         make=lambda: RainforestEmulator(api_key="rainforest-key-LEAKCANARY-0003", queue_seconds=0.0),
         add=lambda emu, tid: emu.add_collection(tid),
         is_stopped=lambda emu, tid: emu.status_of(tid) == "idle",
-        report_unknown_state=lambda emu, tid: setattr(emu.collections[tid], "status_override", "hibernating"),
+        override_state=lambda emu, tid, state: setattr(emu.collections[tid], "status_override", state),
         stop_request=("GET", "*/stop"),
         module="rainforest",
         operator="RainforestStopCollectionOperator",
         sensor="RainforestCollectionStoppedSensor",
         notifier="RainforestStopCollectionNotifier",
-        field="collection_id",
+        target_field="collection_id",
         refuses_stop_in_unknown_state=True,
     ),
     "amperity": Driver(
@@ -118,13 +117,13 @@ DRIVERS = {
         ),
         add=lambda emu, tid: emu.add_run(tid),
         is_stopped=lambda emu, tid: emu.state_of(tid) == "canceled",
-        report_unknown_state=_amperity_unknown,
+        override_state=lambda emu, tid, state: setattr(emu.runs[tid], "forced_state", state),
         stop_request=("POST", "*/stop"),
         module="amperity",
         operator="AmperityStopWorkflowRunOperator",
         sensor="AmperityWorkflowRunStoppedSensor",
         notifier="AmperityStopWorkflowRunNotifier",
-        field="workflow_run_id",
+        target_field="workflow_run_id",
         conn_extra={"requests_per_second": 10_000},
         secret_attr="client_secret",
     ),
@@ -133,13 +132,13 @@ DRIVERS = {
         make=lambda: DataSiftEmulator(api_key="datasift-key-LEAKCANARY-0005", credits_per_hour=10**9),
         add=lambda emu, tid: emu.add_source(tid),
         is_stopped=lambda emu, tid: emu.status_of(tid) == "stopped",
-        report_unknown_state=lambda emu, tid: setattr(emu.sources[tid], "status_override", "hibernating"),
+        override_state=lambda emu, tid, state: setattr(emu.sources[tid], "status_override", state),
         stop_request=("PUT", "/v1.6/source/stop"),
         module="datasift",
         operator="DataSiftStopSourceOperator",
         sensor="DataSiftSourceStoppedSensor",
         notifier="DataSiftStopSourceNotifier",
-        field="source_id",
+        target_field="source_id",
         refuses_stop_in_unknown_state=True,
     ),
 }
@@ -151,18 +150,24 @@ async def first_event(trigger: Any) -> dict[str, Any]:
     raise AssertionError("the trigger ended without an event")
 
 
-def rebuilt(trigger: Any) -> Any:
+def rebuilt(trigger: Any, seen: dict[str, Any] | None = None) -> Any:
     """The trigger as the triggerer builds it: from the class path and kwargs stored in the DB."""
     classpath, kwargs = trigger.serialize()
+    if seen is not None:
+        seen.setdefault("trigger_kwargs", []).append(kwargs)
     return import_string(classpath)(**kwargs)
 
 
-def run_deferrable(task: Any) -> Any:
+def run_deferrable(task: Any, seen: dict[str, Any] | None = None) -> Any:
     """``execute``; on ``TaskDeferred`` run the rebuilt trigger to its event and resume the task."""
+    if seen is not None:
+        seen["task"] = task
     try:
         return task.execute({})
     except TaskDeferred as deferred:
-        event = asyncio.run(first_event(rebuilt(deferred.trigger)))
+        event = asyncio.run(first_event(rebuilt(deferred.trigger, seen)))
+        if seen is not None:
+            seen.setdefault("events", []).append(event)
         return getattr(task, deferred.method_name)({}, event, **(deferred.kwargs or {}))
 
 
@@ -170,13 +175,15 @@ class NotifierReported(Exception):
     """A notifier never raises; the error it reported is turned into this, to compare outcomes."""
 
 
-def run_path(drv: Driver, path: str, tid: str, timeout: float) -> Any:
+def run_path(drv: Driver, path: str, tid: str, timeout: float, seen: dict[str, Any] | None = None) -> Any:
     """Run one path against one target; returns the task's result or raises what the task raises."""
-    common: dict[str, Any] = {drv.field: tid, "hook_params": HOOK}
+    common: dict[str, Any] = {drv.target_field: tid, "hook_params": HOOK}
     if path == "notifier":
         notifier = drv.cls("notifications", drv.notifier)(
             **common, **drv.options, wait_for_completion=True, poll_interval=0.05, timeout=timeout
         )
+        if seen is not None:
+            seen["task"] = notifier
         notifier.notify({})
         if notifier.result["error"]:
             raise NotifierReported(notifier.result["error"])
@@ -185,7 +192,7 @@ def run_path(drv: Driver, path: str, tid: str, timeout: float) -> Any:
         sensor = drv.cls("sensors", drv.sensor)(
             task_id="sensor", **common, poke_interval=0.05, timeout=timeout, deferrable=True
         )
-        return run_deferrable(sensor)
+        return run_deferrable(sensor, seen)
     operator = drv.cls("operators", drv.operator)(
         task_id=path,
         **common,
@@ -195,4 +202,4 @@ def run_path(drv: Driver, path: str, tid: str, timeout: float) -> Any:
         wait_for_completion=path != "stop",
         deferrable=path == "wait_deferred",
     )
-    return run_deferrable(operator)
+    return run_deferrable(operator, seen)

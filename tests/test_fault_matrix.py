@@ -1,4 +1,4 @@
-"""Every service × every path × every fault: the right final state or a named error, within the deadline,
+"""Every service, every path, every fault: the right final state or a named error, within the deadline,
 never a stop sent again once the service answered it, and retries that end at the budget."""
 
 from __future__ import annotations

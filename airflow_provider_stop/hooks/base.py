@@ -10,6 +10,7 @@ types from here while a DAG file is parsed.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import email.utils
 import fnmatch
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 REDACTED = "***"
 MAX_TARGET_ID_LENGTH = 1024
+#: What ``{{ value }}`` and ``{{ value | tojson }}`` render for None: never taken for an id.
+RENDERED_NONE = frozenset({"None", "null"})
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 T = TypeVar("T")
 
@@ -443,6 +446,10 @@ def validate_target_id(value: Any, param: str) -> str:
         )
     if not value.strip():
         raise InvalidInputError(f"{param} must not be empty or whitespace, got {value!r}")
+    if value in RENDERED_NONE:
+        raise InvalidInputError(
+            f"{param} is the text {value!r}: a template rendered None (a missing param or XCom?)"
+        )
     if _CONTROL_CHARS.search(value):
         raise InvalidInputError(f"{param} must not contain control characters, got {value!r}")
     if len(value) > MAX_TARGET_ID_LENGTH:
@@ -452,15 +459,19 @@ def validate_target_id(value: Any, param: str) -> str:
 
 def normalize_target_ids(value: Any, param: str) -> list[str]:
     """One id, a list of ids, or a JSON string of a list (what a template renders) -> unique ids."""
-    if isinstance(value, str) and value.lstrip().startswith("["):
+    if isinstance(value, str) and value.strip().startswith("[") and value.strip().endswith("]"):
         try:
             decoded = json.loads(value)
-        except ValueError:
-            decoded = None
+        except ValueError:  # "{{ params.ids }}" without | tojson renders Python's repr: ['a', 'b']
+            try:
+                decoded = ast.literal_eval(value.strip())
+            except (ValueError, SyntaxError):
+                decoded = None
         if isinstance(decoded, list):
             value = decoded
     if value is None:
         raise InvalidInputError(f"{param} is required; it rendered to None")
+
     items = list(value) if isinstance(value, list | tuple) else [value]
     if not items:
         raise InvalidInputError(f"{param} must name at least one target; got an empty list")
@@ -1251,6 +1262,10 @@ def base_url_from_connection(conn: Connection, default: str | None) -> str:
         if conn.port:
             host = f"{host}:{conn.port}"
     parsed = urllib.parse.urlsplit(host)
+    try:
+        parsed.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parsed = parsed._replace(netloc="")
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise InvalidInputError(f"connection {conn.conn_id!r} host must be an http(s) URL, got {host!r}")
     if parsed.username or parsed.password:

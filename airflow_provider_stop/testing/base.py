@@ -33,7 +33,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-FaultKind = Literal["status", "drop", "drop_mid_body", "slow", "malformed", "html", "empty"]
+FaultKind = Literal["status", "drop", "drop_mid_body", "slow", "malformed", "html", "empty", "redirect"]
 
 
 @dataclass
@@ -48,6 +48,8 @@ class Fault:
     method: str | None = None
     #: glob matched against the raw (still percent-encoded) path, e.g. ``*/stop``
     path: str | None = None
+    #: Where a ``redirect`` fault sends the client (``status`` 301/302/307/308).
+    location: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and (
@@ -236,6 +238,8 @@ class Emulator:
             response = self.error_response(fault.status, f"injected HTTP {fault.status}", "InjectedFault")
             if fault.retry_after is not None:
                 response.headers["Retry-After"] = fault.retry_after
+        elif fault.kind == "redirect":
+            response = Response(b"", status_code=fault.status, headers={"Location": fault.location or "/"})
         else:  # html: a proxy's error page
             response = Response(
                 "<html><body><h1>502 Bad Gateway</h1></body></html>",
