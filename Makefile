@@ -2,7 +2,7 @@
 VENV := .venv
 BIN  := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest serve clean
+.PHONY: demo test lint typecheck pytest serve bench clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh $(VENV)
@@ -22,8 +22,15 @@ typecheck: $(VENV)/.installed
 pytest: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Not part of the tests: prints one comparison table (takes about 10 minutes; see README).
+bench: $(VENV)/.installed
+	$(BIN)/python -c "import airflow.providers.http" 2>/dev/null || \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[bench]' 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
 serve: $(VENV)/.installed
 	$(BIN)/python -m airflow_provider_stop.testing serve
 
 clean:
-	rm -rf $(VENV) .demo
+	rm -rf $(VENV) .demo .bench

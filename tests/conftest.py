@@ -54,10 +54,14 @@ def airflow_db() -> str:
     return _HOME
 
 
-def _serve(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Start an emulator and point ``<service>_default`` at it for the test."""
+def _serve(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> Iterator[Any]:
+    """Start an emulator and point ``<service>_default`` at it for the test (``extra`` added to its
+    connection's extras)."""
     emulator.start()
-    use_connection(monkeypatch, f"{emulator.service}_default", emulator.connection())
+    conn = emulator.connection()
+    if extra:
+        conn = {**conn, "extra": {**(conn.get("extra") or {}), **extra}}
+    use_connection(monkeypatch, f"{emulator.service}_default", conn)
     yield emulator
     emulator.stop()
 
@@ -70,8 +74,8 @@ def feldera(monkeypatch: pytest.MonkeyPatch) -> Iterator[FelderaEmulator]:
 
 @pytest.fixture
 def dfs(monkeypatch: pytest.MonkeyPatch) -> Iterator[DataForSeoEmulator]:
-    """A DataForSEO emulator (stops take 0.1 s to show) behind ``dataforseo_default``."""
-    yield from _serve(DataForSeoEmulator(stop_delay_seconds=0.1), monkeypatch)
+    """A DataForSEO emulator (stops take 0.1 s to show) behind ``dataforseo_default``, paced fast."""
+    yield from _serve(DataForSeoEmulator(stop_delay_seconds=0.1), monkeypatch, requests_per_second=10_000)
 
 
 @pytest.fixture
@@ -92,13 +96,7 @@ def amperity(monkeypatch: pytest.MonkeyPatch) -> Iterator[AmperityEmulator]:
     credentials; its rate limit and the hook's pace are raised so tests run fast (the rate tests
     use the documented values)."""
     emulator = AmperityEmulator(cancel_seconds=0.2, rate_limit_per_second=1000)
-    emulator.start()
-    conn = emulator.connection()
-    use_connection(
-        monkeypatch, "amperity_default", {**conn, "extra": {**conn["extra"], "requests_per_second": 500}}
-    )
-    yield emulator
-    emulator.stop()
+    yield from _serve(emulator, monkeypatch, requests_per_second=500)
 
 
 def use_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn: dict[str, Any]) -> None:

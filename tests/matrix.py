@@ -94,6 +94,7 @@ DRIVERS = {
         sensor="DataForSeoOnPageTasksStoppedSensor",
         notifier="DataForSeoStopOnPageTasksNotifier",
         target_field="crawl_task_ids",
+        conn_extra={"requests_per_second": 10_000},
         secret_attr="password",
     ),
     "rainforest": Driver(

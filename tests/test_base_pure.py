@@ -168,3 +168,23 @@ def test_feldera_status_parsing(state: str, error: dict[str, str] | None) -> Non
 def test_feldera_status_parsing_rejects_bodies_without_a_state(body: str) -> None:
     with pytest.raises(MalformedResponseError):
         FelderaHook().parse_status_response("p", ApiResponse(200, {}, body))
+
+
+def test_async_waits_in_one_loop_share_one_client_that_keeps_no_cookies() -> None:
+    import asyncio
+
+    import httpx
+
+    from airflow_provider_stop.hooks.base import _async_clients, shared_async_client
+
+    async def main() -> httpx.AsyncClient:
+        async with shared_async_client(True) as a, shared_async_client(True) as b:
+            async with shared_async_client(False) as other:
+                assert a is b and a is not other  # one pool per TLS setting
+            request = httpx.Request("GET", "https://service.example/api")
+            a.cookies.extract_cookies(httpx.Response(200, headers={"Set-Cookie": "s=1"}, request=request))
+            assert len(a.cookies.jar) == 0  # nothing one connection's answer sets rides along another's
+        assert not _async_clients.get(asyncio.get_running_loop())  # the last user closed it
+        return a
+
+    assert asyncio.run(main()).is_closed

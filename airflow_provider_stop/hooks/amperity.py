@@ -13,6 +13,7 @@ import re
 import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from airflow_provider_stop.hooks.base import (
     base_url_from_connection,
     connection_extra,
     quote_segment,
+    rate_from_extra,
     verify_from_extra,
 )
 
@@ -66,7 +68,9 @@ MAX_LIST_PAGES = 10_000
 
 _tokens: dict[tuple[str, ...], tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
-_async_token_locks: dict[tuple[int, tuple[str, ...]], asyncio.Lock] = {}
+_async_token_locks: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]
+] = weakref.WeakKeyDictionary()
 
 
 def normalize_state(state: str) -> str:
@@ -141,15 +145,12 @@ class AmperityHook(StopServiceHook):
         if not conn.password:
             what = "access token" if auth_type == "token" else "OAuth client secret"
             raise InvalidInputError(f"{where} needs the {what} in its password field")
-        rate = extra.get("requests_per_second", self.requests_per_second)
-        if isinstance(rate, bool) or not isinstance(rate, int | float | str) or not _positive(rate):
-            raise InvalidInputError(f"{where}: requests_per_second must be a positive number, got {rate!r}")
         headers = {"amperity-tenant": tenant, "api-version": version, "User-Agent": "airflow-provider-stop"}
         settings: dict[str, Any] = {
             "tenant": tenant,
             "account": tenant,
             "auth_type": auth_type,
-            "requests_per_second": float(rate),
+            "requests_per_second": rate_from_extra(extra, self.requests_per_second, where),
         }
         if auth_type == "token":
             headers["Authorization"] = f"Bearer {conn.password}"
@@ -225,8 +226,8 @@ class AmperityHook(StopServiceHook):
         if config.settings["auth_type"] != "client_credentials":
             return {}
         key = self._token_key()
-        lock_key = (id(asyncio.get_running_loop()), key)
-        lock = _async_token_locks.setdefault(lock_key, asyncio.Lock())
+        locks = _async_token_locks.setdefault(asyncio.get_running_loop(), {})
+        lock = locks.setdefault(key, asyncio.Lock())
         async with lock:  # one fetch per event loop (a triggerer runs many waits in one loop)
             token = self._cached_token(key)
             if token is None:
@@ -349,11 +350,3 @@ class AmperityHook(StopServiceHook):
 
     def build_test_request(self) -> ApiRequest:
         return ApiRequest("GET", "/workflow/runs", params={"limit": "1"})
-
-
-def _positive(value: int | float | str) -> bool:
-    try:
-        number = float(value)
-    except ValueError:
-        return False
-    return 0 < number < float("inf")

@@ -29,6 +29,7 @@ from airflow_provider_stop.hooks.base import (
     base_url_from_connection,
     connection_extra,
     quote_segment,
+    rate_from_extra,
     verify_from_extra,
 )
 
@@ -91,6 +92,8 @@ class DataForSeoHook(StopServiceHook):
     target_param = "crawl_task_ids"
     #: 2000 requests a minute per account: 16 in flight keeps a 1000-id wait well under it.
     max_concurrency = 16
+    #: 2000 requests a minute per account (33/s), with a margin; extra ``requests_per_second`` overrides.
+    requests_per_second = 30.0
     #: force_stop takes at most 1000 ids a call.
     stop_batch_size = 1000
     default_host = "https://api.dataforseo.com"
@@ -110,6 +113,12 @@ class DataForSeoHook(StopServiceHook):
             headers={"Authorization": f"Basic {token}", "User-Agent": "airflow-provider-stop"},
             verify=verify_from_extra(extra),
             secrets=(conn.password, token),
+            settings={
+                "account": conn.login,
+                "requests_per_second": rate_from_extra(
+                    extra, self.requests_per_second, f"connection {conn.conn_id!r}"
+                ),
+            },
         )
 
     # ---- errors: HTTP first, then the envelope --------------------------------------------

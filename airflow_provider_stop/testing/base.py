@@ -64,6 +64,8 @@ class RecordedRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]
     at: float = field(default_factory=time.time)
+    #: ``host:port`` of the client's TCP connection: distinct values = connections opened.
+    client: str = ""
 
 
 class Emulator:
@@ -171,7 +173,8 @@ class Emulator:
                 scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
             )
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            record = RecordedRequest(scope["method"], path, query, headers)
+            peer = scope.get("client") or ("", 0)
+            record = RecordedRequest(scope["method"], path, query, headers, client=f"{peer[0]}:{peer[1]}")
             self.requests.append(record)
             # Route on the raw path so an encoded "/" in an id stays inside its segment.
             scope = {**scope, "path": path}

@@ -1,0 +1,482 @@
+"""``make bench``: what it costs to stop and wait, against the alternatives, measured side by side.
+
+The emulators run in this process; every measured workload runs in a fresh interpreter (so import
+costs, memory and CPU are its own), started by this script with ``--worker``. Prints one table.
+Not part of the tests: timings on a shared machine are noisy, so each row is a median of repeats and
+every comparison is measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+IMPORTS = {
+    "airflow.sdk base classes": "from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator",
+    "+ airflow-provider-stop": (
+        "from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator\n"
+        + "\n".join(
+            f"import airflow_provider_stop.{layer}.{svc}"
+            for layer in ("operators", "sensors", "notifications")
+            for svc in ("feldera", "dataforseo", "rainforest", "amperity", "datasift")
+        )
+    ),
+    "+ HttpOperator, HttpSensor": (
+        "from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator\n"
+        "from airflow.providers.http.operators.http import HttpOperator\n"
+        "from airflow.providers.http.sensors.http import HttpSensor"
+    ),
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# Workers: each runs in a fresh interpreter and prints one JSON line
+# ------------------------------------------------------------------------------------------------
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_parse(args: dict[str, Any]) -> dict[str, Any]:
+    exec(IMPORTS[args["variant"]], {})  # noqa: S102 - the fixed import lines above
+    return {"peak_rss_mib": peak_rss_mib(), "modules": len(sys.modules)}
+
+
+def worker_wait(args: dict[str, Any]) -> dict[str, Any]:
+    """Stop one pipeline whose stop takes ``stop_seconds``; seconds a worker is held."""
+    name, way, poll = args["pipeline"], args["way"], args["poll"]
+    if way == "sdk":
+        from feldera import FelderaClient
+
+        client = FelderaClient(args["url"], timeout=30)
+        started = time.monotonic()
+        client.stop_pipeline(name, force=True, wait=True)  # what a PythonOperator would call
+        return {"worker_s": time.monotonic() - started}
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_provider_stop.operators.feldera import FelderaStopPipelineOperator
+
+    op = FelderaStopPipelineOperator(
+        task_id="stop", pipeline_name=name, force=True, poll_interval=poll, deferrable=way == "deferrable"
+    )
+    started = time.monotonic()
+    try:
+        op.execute({})
+        return {"worker_s": time.monotonic() - started}
+    except TaskDeferred as deferred:
+        held = time.monotonic() - started  # the worker slot is free from here on
+        classpath, kwargs = deferred.trigger.serialize()
+        from airflow.sdk.module_loading import import_string
+
+        trigger = import_string(classpath)(**kwargs)
+
+        async def first() -> dict[str, Any]:
+            async for event in trigger.run():
+                return dict(event.payload)
+            raise AssertionError("no event")
+
+        event = asyncio.run(first())  # in the triggerer, not on a worker
+        resumed = time.monotonic()
+        getattr(op, deferred.method_name)({}, event, **(deferred.kwargs or {}))
+        return {"worker_s": held + time.monotonic() - resumed}
+
+
+def worker_triggerer(args: dict[str, Any]) -> dict[str, Any]:
+    """Many waits of the generic trigger in one event loop, as a triggerer runs them."""
+    from airflow_provider_stop.triggers.base import StopWaitTrigger
+
+    hooks = {
+        "feldera": "airflow_provider_stop.hooks.feldera.FelderaHook",
+        "dataforseo": "airflow_provider_stop.hooks.dataforseo.DataForSeoHook",
+        "rainforest": "airflow_provider_stop.hooks.rainforest.RainforestHook",
+        "datasift": "airflow_provider_stop.hooks.datasift.DataSiftHook",
+        "amperity": "airflow_provider_stop.hooks.amperity.AmperityHook",
+    }
+    deadline = time.time() + args["deadline_s"]
+    triggers = [
+        (
+            tid,
+            StopWaitTrigger(
+                hook_class_path=hooks[service],
+                conn_id=f"{service}_default",
+                target_ids=[tid],
+                poll_interval=args["poll"],
+                deadline=deadline,
+            ),
+        )
+        for service, ids in args["targets"].items()
+        for tid in ids
+    ]
+    before = rss_mib()
+    cpu = time.process_time()
+    events: dict[str, Any] = {}
+
+    async def one(tid: str, trigger: Any) -> None:
+        async for event in trigger.run():
+            events[tid] = [time.time(), event.payload["status"]]
+            return
+
+    async def main() -> None:
+        await asyncio.gather(*(one(tid, t) for tid, t in triggers))
+
+    asyncio.run(main())
+    return {
+        "events": events,
+        "cpu_s": time.process_time() - cpu,
+        "rss_before_mib": before,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def worker_bulk(args: dict[str, Any]) -> dict[str, Any]:
+    from airflow.sdk.module_loading import import_string
+
+    hook = import_string(args["hook"])()
+    ids = args["ids"]
+    started = time.monotonic()
+    hook.stop_many(ids, **args.get("options", {}))
+    stopped = time.monotonic()
+    hook.wait_until_stopped(ids, poll_interval=args["poll"], deadline=time.time() + 3600)
+    return {"stop_s": stopped - started, "total_s": time.monotonic() - started}
+
+
+WORKERS = {"parse": worker_parse, "wait": worker_wait, "triggerer": worker_triggerer, "bulk": worker_bulk}
+
+
+def run_worker(name: str, args: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", name, json.dumps(args)],
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {name} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**result, "wall_s": wall}
+
+
+def conn_env(emulators: dict[str, Any], **extras: dict[str, Any]) -> dict[str, str]:
+    env = {}
+    for service, emu in emulators.items():
+        conn = emu.connection()
+        if service in extras:
+            conn = {**conn, "extra": {**(conn.get("extra") or {}), **extras[service]}}
+        env[f"AIRFLOW_CONN_{service.upper()}_DEFAULT"] = json.dumps(conn)
+    return env
+
+
+# ------------------------------------------------------------------------------------------------
+# The comparisons
+# ------------------------------------------------------------------------------------------------
+Row = tuple[str, str, str]
+
+
+def bench_parse(repeat: int) -> list[Row]:
+    samples: dict[str, list[dict[str, Any]]] = {v: [] for v in IMPORTS}
+    for i in range(repeat):
+        order = list(IMPORTS) if i % 2 == 0 else list(reversed(IMPORTS))  # alternate against drift
+        for variant in order:
+            samples[variant].append(run_worker("parse", {"variant": variant}))
+    med = {
+        v: {k: statistics.median(s[k] for s in runs) for k in ("wall_s", "peak_rss_mib", "modules")}
+        for v, runs in samples.items()
+    }
+    base = med["airflow.sdk base classes"]
+    rows: list[Row] = []
+    for variant, m in med.items():
+        added = (
+            ""
+            if m is base
+            else (
+                f"+{m['wall_s'] - base['wall_s']:.2f} s, +{m['peak_rss_mib'] - base['peak_rss_mib']:.1f} MiB, "
+                f"+{m['modules'] - base['modules']:.0f} modules"
+            )
+        )
+        rows.append(
+            (
+                f"DAG parse: {variant}",
+                f"{m['wall_s']:.2f} s, {m['peak_rss_mib']:.1f} MiB, {m['modules']:.0f} modules",
+                added,
+            )
+        )
+    ours, http = med["+ airflow-provider-stop"], med["+ HttpOperator, HttpSensor"]
+    ratio_wall = (ours["wall_s"] - base["wall_s"]) / max(1e-9, http["wall_s"] - base["wall_s"])
+    ratio_mem = (ours["peak_rss_mib"] - base["peak_rss_mib"]) / max(
+        1e-9, http["peak_rss_mib"] - base["peak_rss_mib"]
+    )
+    rows.append(
+        (
+            "DAG parse: our added cost / HTTP provider's",
+            f"wall {ratio_wall:.2f}, memory {ratio_mem:.2f}",
+            "goal <= 0.20 " + ("(met)" if max(ratio_wall, ratio_mem) <= 0.2 else "(NOT met)"),
+        )
+    )
+    return rows
+
+
+def bench_wait(stop_seconds: float, poll: float, repeat: int) -> list[Row]:
+    from airflow_provider_stop.testing.feldera import FelderaEmulator
+
+    ways = ("deferrable", "in_place", "sdk")
+    with FelderaEmulator(stop_lag_seconds=0.0, stopping_seconds=stop_seconds) as emu:
+        env = conn_env({"feldera": emu})
+        jobs = []
+        for i in range(repeat):
+            for way in ways:
+                name = f"{way}_{i}"
+                emu.add_pipeline(name)
+                jobs.append((way, name))
+        results: dict[str, dict[str, Any]] = {}
+
+        def run(way: str, name: str) -> None:
+            args = {"pipeline": name, "way": way, "poll": poll, "url": emu.url}
+            results[name] = run_worker("wait", args, env)
+
+        threads = [threading.Thread(target=run, args=job) for job in jobs]  # side by side, same clock
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        counts = {name: emu.count(None, f"*/pipelines/{name}*") for _, name in jobs}
+    budget = 1 + math.ceil(stop_seconds / poll) + 1
+    rows: list[Row] = []
+    labels = {
+        "deferrable": "our operator, deferrable",
+        "in_place": "our operator, waiting in place",
+        "sdk": "feldera SDK stop_pipeline(wait=True)",
+    }
+    for way in ways:
+        names = [n for w, n in jobs if w == way]
+        held = statistics.median(results[n]["worker_s"] for n in names)
+        requests = statistics.median(counts[n] for n in names)
+        note = ""
+        if way == "deferrable":
+            ok = held < 2 and requests <= budget
+            note = f"goal < 2 s and <= {budget} requests " + ("(met)" if ok else "(NOT met)")
+        rows.append(
+            (
+                f"Wait {stop_seconds:.0f} s stop: {labels[way]}",
+                f"worker held {held:.1f} s, {requests:.0f} requests",
+                note,
+            )
+        )
+    return rows
+
+
+def bench_triggerer(n: int, poll: float) -> list[Row]:
+    from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
+    from airflow_provider_stop.testing.datasift import DataSiftEmulator
+    from airflow_provider_stop.testing.feldera import FelderaEmulator
+    from airflow_provider_stop.testing.rainforest import RainforestEmulator
+
+    emulators: dict[str, Any] = {
+        "feldera": FelderaEmulator(),
+        "dataforseo": DataForSeoEmulator(rate_limit_per_minute=100_000),
+        "rainforest": RainforestEmulator(queue_seconds=0.0),
+        "datasift": DataSiftEmulator(credits_per_hour=10**9),
+    }
+    flips: dict[str, float] = {}
+    for emu in emulators.values():
+        emu.start()
+    try:
+        per = n // len(emulators)
+        targets = {s: [f"{s}-{i}" for i in range(per)] for s in emulators}
+        stopped_value = {
+            "feldera": "Stopped",
+            "dataforseo": "finished",
+            "rainforest": "idle",
+            "datasift": "stopped",
+        }
+        setters = {
+            "feldera": lambda emu, tid, v: setattr(emu.pipelines[tid], "status_override", v),
+            "dataforseo": lambda emu, tid, v: setattr(emu.tasks[tid], "progress_override", v),
+            "rainforest": lambda emu, tid, v: setattr(emu.collections[tid], "status_override", v),
+            "datasift": lambda emu, tid, v: setattr(emu.sources[tid], "status_override", v),
+        }
+        adders = {
+            "feldera": lambda emu, tid: emu.add_pipeline(tid),
+            "dataforseo": lambda emu, tid: emu.add_task(tid),
+            "rainforest": lambda emu, tid: emu.add_collection(tid),
+            "datasift": lambda emu, tid: emu.add_source(tid),
+        }
+        for service, ids in targets.items():
+            for tid in ids:
+                adders[service](emulators[service], tid)
+        rng = random.Random(8)
+        start = time.time() + 8.0  # the worker needs a few seconds to import Airflow and build the triggers
+        schedule = sorted(
+            (start + rng.uniform(0, 6 * poll), service, tid)
+            for service, ids in targets.items()
+            for tid in ids
+        )
+
+        def flipper() -> None:  # targets reach their stopped state at random times
+            for at, service, tid in schedule:
+                time.sleep(max(0.0, at - time.time()))
+                setters[service](emulators[service], tid, stopped_value[service])
+                flips[tid] = time.time()
+
+        thread = threading.Thread(target=flipper, daemon=True)
+        thread.start()
+        for emu in emulators.values():
+            emu.reset_log()
+        env = conn_env(emulators, dataforseo={"requests_per_second": 10_000})
+        result = run_worker("triggerer", {"targets": targets, "poll": poll, "deadline_s": 8 + 8 * poll}, env)
+        thread.join()
+        requests = sum(emu.count() for emu in emulators.values())
+        connections = sum(len({r.client for r in emu.requests}) for emu in emulators.values())
+    finally:
+        for emu in emulators.values():
+            emu.stop()
+    events = result["events"]
+    lags = sorted(max(0.0, events[t][0] - flips[t]) for t in flips if t in events)
+    ok_events = sum(1 for e in events.values() if e[1] == "success")
+    p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+    added = result["peak_rss_mib"] - result["rss_before_mib"]
+    return [
+        (
+            f"Triggerer: {n} waits in one event loop",
+            f"{ok_events}/{n} succeeded; peak RSS {result['peak_rss_mib']:.0f} MiB "
+            f"(+{added:.0f} MiB for the waits), CPU {result['cpu_s']:.1f} s",
+            "goal < 150 MiB " + ("(met)" if result["peak_rss_mib"] < 150 else "(NOT met)"),
+        ),
+        (
+            "Triggerer: lag stopped -> event",
+            f"p50 {p50:.2f} s, p99 {p99:.2f} s",
+            f"goal p99 <= {poll + 1:.0f} s " + ("(met)" if p99 <= poll + 1 else "(NOT met)"),
+        ),
+        (
+            "Triggerer: requests, TCP connections",
+            f"{requests} requests over {connections} connections",
+            f"{requests / max(1, connections):.1f} requests per connection",
+        ),
+    ]
+
+
+def bench_bulk(dfs_ids: int, feldera_pipelines: int, poll: float) -> list[Row]:
+    from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
+    from airflow_provider_stop.testing.feldera import FelderaEmulator
+
+    rows: list[Row] = []
+    cases = [
+        (
+            "DataForSEO",
+            DataForSeoEmulator(stop_delay_seconds=1.0),
+            dfs_ids,
+            "dataforseo.DataForSeoHook",
+            {},
+            "add_task",
+        ),
+        (
+            "Feldera",
+            FelderaEmulator(stopping_seconds=1.0),
+            feldera_pipelines,
+            "feldera.FelderaHook",
+            {"force": True},
+            "add_pipeline",
+        ),
+    ]
+    for label, emu, count, hook, options, add in cases:
+        with emu:
+            env = conn_env({emu.service: emu})
+            results = {}
+            for size in (1, count):
+                ids = [f"bulk-{size}-{i}" for i in range(size)]
+                for tid in ids:
+                    getattr(emu, add)(tid)
+                emu.reset_log()
+                args = {
+                    "hook": f"airflow_provider_stop.hooks.{hook}",
+                    "ids": ids,
+                    "poll": poll,
+                    "options": options,
+                }
+                results[size] = {
+                    **run_worker("bulk", args, env),
+                    "requests": emu.count(),
+                    "stops": emu.handled_count("POST", "*stop*"),
+                    "peak": emu.peak_in_flight,
+                }
+            one, many = results[1], results[count]
+            rows.append(
+                (
+                    f"Bulk: {count} {label} targets stopped + awaited",
+                    f"{many['total_s']:.1f} s ({many['total_s'] / one['total_s']:.1f}x one target's "
+                    f"{one['total_s']:.1f} s); {many['stops']} stop requests, {many['requests']} in all, "
+                    f"<= {many['peak']} in flight",
+                    "",
+                )
+            )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("args", nargs="?", help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=5, help="repeats of the DAG-parse runs (median)")
+    parser.add_argument("--stop-seconds", type=float, default=30.0, help="how long the Feldera stop takes")
+    parser.add_argument("--poll", type=float, default=5.0, help="poll_interval of our operator and trigger")
+    parser.add_argument("--waits", type=int, default=1000, help="concurrent trigger waits")
+    parser.add_argument("--dfs-ids", type=int, default=10_000, help="DataForSEO ids in the bulk run")
+    parser.add_argument("--pipelines", type=int, default=1000, help="Feldera pipelines in the bulk run")
+    parser.add_argument("--only", choices=("parse", "wait", "triggerer", "bulk"), action="append")
+    opts = parser.parse_args()
+    if opts.worker:
+        print(json.dumps(WORKERS[opts.worker](json.loads(opts.args))), flush=True)
+        return 0
+    os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".bench" / "airflow"))
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    sections = opts.only or ["parse", "wait", "triggerer", "bulk"]
+    rows: list[Row] = []
+    started = time.monotonic()
+    if "parse" in sections:
+        print(f"DAG-parse cost, {opts.repeat} alternating runs of 3 fresh interpreters ...", flush=True)
+        rows += bench_parse(opts.repeat)
+    if "wait" in sections:
+        print(
+            f"Cost of waiting: a {opts.stop_seconds:.0f} s Feldera stop, 3 ways x 3, side by side ...",
+            flush=True,
+        )
+        rows += bench_wait(opts.stop_seconds, opts.poll, 3)
+    if "triggerer" in sections:
+        print(f"Triggerer scale: {opts.waits} waits in one event loop ...", flush=True)
+        rows += bench_triggerer(opts.waits, opts.poll)
+    if "bulk" in sections:
+        print(f"Bulk: {opts.dfs_ids} DataForSEO ids, {opts.pipelines} Feldera pipelines ...", flush=True)
+        rows += bench_bulk(opts.dfs_ids, opts.pipelines, 1.0)
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    print()
+    print(f"{'measure':<{widths[0]}} | {'result (medians)':<{widths[1]}} | goal / note")
+    print("-" * (sum(widths) + 6))
+    for row in rows:
+        print(f"{row[0]:<{widths[0]}} | {row[1]:<{widths[1]}} | {row[2]}")
+    print(f"\n{len(rows)} rows in {time.monotonic() - started:.0f} s on {os.cpu_count()} cores.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
