@@ -24,18 +24,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+BASE_IMPORT = "from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator"
+#: What a DAG file imports on top of the base classes, per variant.
 IMPORTS = {
-    "airflow.sdk base classes": "from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator",
+    "airflow.sdk base classes": "",
     "+ airflow-provider-stop": (
-        "from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator\n"
-        + "\n".join(
+        "\n".join(
             f"import airflow_provider_stop.{layer}.{svc}"
             for layer in ("operators", "sensors", "notifications")
             for svc in ("feldera", "dataforseo", "rainforest", "amperity", "datasift")
         )
     ),
     "+ HttpOperator, HttpSensor": (
-        "from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator\n"
         "from airflow.providers.http.operators.http import HttpOperator\n"
         "from airflow.providers.http.sensors.http import HttpSensor"
     ),
@@ -57,8 +57,14 @@ def peak_rss_mib() -> float:
 
 
 def worker_parse(args: dict[str, Any]) -> dict[str, Any]:
-    exec(IMPORTS[args["variant"]], {})  # noqa: S102 - the fixed import lines above
-    return {"peak_rss_mib": peak_rss_mib(), "modules": len(sys.modules)}
+    exec(BASE_IMPORT, {})  # noqa: S102 - the fixed import lines above
+    started = time.perf_counter()
+    exec(IMPORTS[args["variant"]], {})  # noqa: S102
+    return {
+        "import_s": time.perf_counter() - started,
+        "peak_rss_mib": peak_rss_mib(),
+        "modules": len(sys.modules),
+    }
 
 
 def worker_wait(args: dict[str, Any]) -> dict[str, Any]:
@@ -201,35 +207,36 @@ def bench_parse(repeat: int) -> list[Row]:
         for variant in order:
             samples[variant].append(run_worker("parse", {"variant": variant}))
     med = {
-        v: {k: statistics.median(s[k] for s in runs) for k in ("wall_s", "peak_rss_mib", "modules")}
+        v: {
+            k: statistics.median(s[k] for s in runs)
+            for k in ("wall_s", "import_s", "peak_rss_mib", "modules")
+        }
         for v, runs in samples.items()
     }
     base = med["airflow.sdk base classes"]
     rows: list[Row] = []
     for variant, m in med.items():
-        added = (
-            ""
-            if m is base
-            else (
-                f"+{m['wall_s'] - base['wall_s']:.2f} s, +{m['peak_rss_mib'] - base['peak_rss_mib']:.1f} MiB, "
-                f"+{m['modules'] - base['modules']:.0f} modules"
-            )
-        )
+        added = ""
+        if m is not base:
+            mem, modules = m["peak_rss_mib"] - base["peak_rss_mib"], m["modules"] - base["modules"]
+            added = f"+{m['import_s'] * 1000:.0f} ms, +{mem:.1f} MiB, +{modules:.0f} modules"
         rows.append(
             (
                 f"DAG parse: {variant}",
-                f"{m['wall_s']:.2f} s, {m['peak_rss_mib']:.1f} MiB, {m['modules']:.0f} modules",
+                f"process {m['wall_s']:.2f} s, {m['peak_rss_mib']:.1f} MiB, {m['modules']:.0f} modules",
                 added,
             )
         )
     ours, http = med["+ airflow-provider-stop"], med["+ HttpOperator, HttpSensor"]
-    ratio_wall = (ours["wall_s"] - base["wall_s"]) / max(1e-9, http["wall_s"] - base["wall_s"])
+    # The added wall time is timed inside each interpreter: the whole process's time varies by more
+    # than the difference (Airflow alone takes seconds to import).
+    ratio_wall = ours["import_s"] / max(1e-9, http["import_s"])
     ratio_mem = (ours["peak_rss_mib"] - base["peak_rss_mib"]) / max(
         1e-9, http["peak_rss_mib"] - base["peak_rss_mib"]
     )
     rows.append(
         (
-            "DAG parse: our added cost / HTTP provider's",
+            "DAG parse: our added cost / the HTTP provider's",
             f"wall {ratio_wall:.2f}, memory {ratio_mem:.2f}",
             "goal <= 0.20 " + ("(met)" if max(ratio_wall, ratio_mem) <= 0.2 else "(NOT met)"),
         )

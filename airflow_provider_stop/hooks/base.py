@@ -10,11 +10,9 @@ types from here while a DAG file is parsed.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import email.utils
 import fnmatch
-import http.cookiejar
 import json
 import logging
 import math
@@ -434,17 +432,34 @@ _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _
     weakref.WeakKeyDictionary()
 )
 #: Connections one shared client keeps; each hook still bounds its own requests with ``max_concurrency``.
-SHARED_POOL_SIZE = 100
+SHARED_POOL_SIZE = 16
+#: Requests in flight per event loop. Beyond this they wait here, not in httpcore's pool, whose
+#: queue is scanned in full for every request (quadratic CPU with a thousand waiting).
+_loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def loop_request_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _loop_slots.get(loop)
+    if slots is None:
+        slots = _loop_slots[loop] = asyncio.Semaphore(SHARED_POOL_SIZE)
+    return slots
 
 
 @asynccontextmanager
-async def shared_async_client(verify: bool | str) -> AsyncIterator[Any]:
-    """Borrow the running loop's client for ``verify``; it is closed when its last user is done."""
+async def shared_async_client(verify: bool | str, origin: str = "") -> AsyncIterator[Any]:
+    """Borrow the running loop's client for one host (``origin``) and TLS setting: a pool per host,
+    so that waits on several services do not evict each other's connections. It is closed when its
+    last user is done."""
+    import http.cookiejar
+
     import httpx
 
     loop = asyncio.get_running_loop()
     clients = _async_clients.setdefault(loop, {})
-    key = repr(verify)
+    key = f"{origin} {verify!r}"
     entry = clients.get(key)
     if entry is None:
         limits = httpx.Limits(max_connections=SHARED_POOL_SIZE, max_keepalive_connections=SHARED_POOL_SIZE)
@@ -505,6 +520,8 @@ def normalize_target_ids(value: Any, param: str) -> list[str]:
         try:
             decoded = json.loads(value)
         except ValueError:  # "{{ params.ids }}" without | tojson renders Python's repr: ['a', 'b']
+            import ast
+
             try:
                 decoded = ast.literal_eval(value.strip())
             except (ValueError, SyntaxError):
@@ -778,7 +795,8 @@ class StopServiceHook(BaseHook):
         """The event loop's shared ``httpx.AsyncClient``: a triggerer running a thousand waits keeps
         one connection pool (and one TLS context, which costs ~50 ms to build) instead of one each."""
         config = await self.aconfig()
-        async with shared_async_client(config.verify) as client:
+        parts = urllib.parse.urlsplit(config.base_url)
+        async with shared_async_client(config.verify, f"{parts.scheme}://{parts.netloc}") as client:
             yield client
 
     # ---- transports ------------------------------------------------------------------------
@@ -873,15 +891,16 @@ class StopServiceHook(BaseHook):
         if (pause := self.budget_wait(request)) > 0:
             await asyncio.sleep(pause)
         try:
-            resp = await client.request(
-                request.method,
-                self._url(config, request),
-                params=self._params(config, request),
-                json=request.json,
-                data=request.form,
-                headers=headers,
-                timeout=self.timeout,
-            )
+            async with loop_request_slots():
+                resp = await client.request(
+                    request.method,
+                    self._url(config, request),
+                    params=self._params(config, request),
+                    json=request.json,
+                    data=request.form,
+                    headers=headers,
+                    timeout=self.timeout,
+                )
             text = resp.text
         except (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL, ValueError) as exc:
             raise self._request_error(request, exc) from None
