@@ -171,7 +171,8 @@ WORKERS = {"parse": worker_parse, "wait": worker_wait, "triggerer": worker_trigg
 def run_worker(name: str, args: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, __file__, "--worker", name, json.dumps(args)],
+        [sys.executable, __file__, "--worker", name],
+        input=json.dumps(args),
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         capture_output=True,
         text=True,
@@ -443,7 +444,6 @@ def bench_bulk(dfs_ids: int, feldera_pipelines: int, poll: float) -> list[Row]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("args", nargs="?", help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=5, help="repeats of the DAG-parse runs (median)")
     parser.add_argument("--stop-seconds", type=float, default=30.0, help="how long the Feldera stop takes")
     parser.add_argument("--poll", type=float, default=5.0, help="poll_interval of our operator and trigger")
@@ -453,7 +453,7 @@ def main() -> int:
     parser.add_argument("--only", choices=("parse", "wait", "triggerer", "bulk"), action="append")
     opts = parser.parse_args()
     if opts.worker:
-        print(json.dumps(WORKERS[opts.worker](json.loads(opts.args))), flush=True)
+        print(json.dumps(WORKERS[opts.worker](json.loads(sys.stdin.read()))), flush=True)
         return 0
     os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".bench" / "airflow"))
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"

@@ -299,10 +299,7 @@ class AmperityHook(StopServiceHook):
         return ApiRequest("GET", self._run_path(target_id), params={"view": "verbose"}, target_id=target_id)
 
     def parse_status_response(self, target_id: str, response: ApiResponse) -> TargetStatus:
-        body = response.json()
-        if not isinstance(body, dict):
-            raise MalformedResponseError(f"Amperity: the answer for run {target_id!r} is not an object")
-        return self._status(target_id, body)
+        return self._status(target_id, self.json_object(response, f"run {target_id!r}"))
 
     def _status(self, target_id: str, run: Mapping[str, Any]) -> TargetStatus:
         state = run.get("state")
@@ -310,9 +307,7 @@ class AmperityHook(StopServiceHook):
             raise MalformedResponseError(f"Amperity: workflow run {target_id!r} has no state")
         normal = normalize_state(state)
         if normal not in RUNNING_STATES | CANCELED_STATES | FINISHED_STATES:
-            self.log.warning(
-                "Amperity: workflow run %r reports unknown state %r; treating it as running", target_id, state
-            )
+            self.warn_unknown_state(target_id, "state", state)
         details = {k: run[k] for k in ("name", "type", "created_at", "ended_at") if k in run}
         error = run.get("error")
         if isinstance(error, dict):

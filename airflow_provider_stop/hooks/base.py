@@ -936,6 +936,25 @@ class StopServiceHook(BaseHook):
                 return parse(response) if parse else response
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # ---- reading answers -------------------------------------------------------------------
+    def json_object(self, response: ApiResponse, what: str) -> dict[str, Any]:
+        """The answer's JSON object; anything else (a list, a string) is a malformed answer."""
+        body = response.json()
+        if not isinstance(body, dict):
+            raise MalformedResponseError(f"{self.hook_name}: the answer for {what} is not an object")
+        return body
+
+    def warn_unknown_state(self, target_id: str, field_name: str, state: Any) -> None:
+        """A state spelling nobody documented: logged, and never taken for stopped."""
+        self.log.warning(
+            "%s: %s %r reports unknown %s %r; treating it as running",
+            self.hook_name,
+            self.target_noun,
+            target_id,
+            field_name,
+            state,
+        )
+
     # ---- operations ------------------------------------------------------------------------
     def validate_target(self, target_id: Any) -> str:
         """Reject bad ids before any request; services may add their own rules."""

@@ -189,11 +189,7 @@ class DataForSeoHook(StopServiceHook):
         if not isinstance(progress, str):
             raise MalformedResponseError(f"DataForSEO: summary of {target_id!r} has no crawl_progress")
         if progress not in ("in_progress", "finished"):
-            self.log.warning(
-                "DataForSEO: crawl task %r reports unknown crawl_progress %r; treating it as running",
-                target_id,
-                progress,
-            )
+            self.warn_unknown_state(target_id, "crawl_progress", progress)
         reason = summary.get("crawl_stop_reason")
         crawl_status = _dict(summary.get("crawl_status"))
         domain = _dict(summary.get("domain_info"))

@@ -200,19 +200,14 @@ class DataSiftHook(StopServiceHook):
         return ApiRequest("GET", "/source/get", params={"id": target_id}, target_id=target_id)
 
     def parse_status_response(self, target_id: str, response: ApiResponse) -> TargetStatus:
-        body = response.json()
-        if not isinstance(body, dict):
-            raise MalformedResponseError(f"DataSift: the answer for source {target_id!r} is not an object")
-        return self._status(target_id, body)
+        return self._status(target_id, self.json_object(response, f"source {target_id!r}"))
 
     def _status(self, target_id: str, body: Mapping[str, Any]) -> TargetStatus:
         state = body.get("status")
         if not isinstance(state, str):
             raise MalformedResponseError(f"DataSift: source {target_id!r} has no status")
         if state not in RUNNING_STATES | STOPPED_STATES | ERROR_STATES:
-            self.log.warning(
-                "DataSift: source %r reports unknown status %r; treating it as running", target_id, state
-            )
+            self.warn_unknown_state(target_id, "status", state)
         stopped = state in STOPPED_STATES | ERROR_STATES
         error = f"source is {state}" if state in ERROR_STATES else None
         details = {k: body.get(k) for k in ("name", "source_type", "created_at") if k in body}

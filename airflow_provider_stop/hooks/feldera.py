@@ -124,11 +124,7 @@ class FelderaHook(StopServiceHook):
             )
         state = body["deployment_status"]
         if state not in KNOWN_STATES:
-            self.log.warning(
-                "Feldera: pipeline %r reports unknown deployment_status %r; treating it as running",
-                target_id,
-                state,
-            )
+            self.warn_unknown_state(target_id, "deployment_status", state)
         error = body.get("deployment_error")
         error_text = None
         if error:

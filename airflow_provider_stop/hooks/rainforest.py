@@ -156,13 +156,7 @@ class RainforestHook(StopServiceHook):
         if not isinstance(state, str):
             raise MalformedResponseError(f"{self.hook_name}: {self.object_key} {target_id!r} has no status")
         if state not in KNOWN_STATES:
-            self.log.warning(
-                "%s: %s %r reports unknown status %r; treating it as running",
-                self.hook_name,
-                self.object_key,
-                target_id,
-                state,
-            )
+            self.warn_unknown_state(target_id, "status", state)
         details = {
             k: item.get(k) for k in ("name", "last_run", "requests_total_count", "results_count") if k in item
         }
