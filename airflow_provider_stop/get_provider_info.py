@@ -93,6 +93,11 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Use the sandbox (free dummy data) when Host is empty.",
                         "schema": {"type": ["boolean", "null"], "default": False},
                     },
+                    "requests_per_second": {
+                        "label": "Requests per second",
+                        "description": "Pace of all calls to this account (the limit is 2000 a minute).",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
                     **VERIFY_FIELD,
                 },
             },
