@@ -283,3 +283,35 @@ def test_async_stop_and_wait_share_the_same_rules(feldera: FelderaEmulator) -> N
     statuses = asyncio.run(scenario())
     assert statuses["p1"].raw_state == "Stopped"
     assert feldera.count("POST", "*/p1/stop") == 2  # one 503, one accepted
+
+
+def test_a_hanging_service_does_not_hold_up_waits_on_another_in_the_same_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As in a triggerer: many waits on a hanging host, one on a healthy host, one event loop."""
+    import asyncio
+
+    with FelderaEmulator() as hanging, FelderaEmulator() as healthy:
+        use_connection(monkeypatch, "feldera_default", hanging.connection())
+        use_connection(monkeypatch, "feldera_other", healthy.connection())
+        for i in range(24):
+            hanging.add_pipeline(f"h{i}", running=False)
+        healthy.add_pipeline("ok", running=False)
+        hanging.inject("slow", delay=2.0, times=1000)
+        answered_by_hanging_when_healthy_done: list[int] = []
+
+        async def wait(hook: FelderaHook, name: str) -> None:
+            async with hook.async_client() as client:
+                await hook.await_stopped(client, [name], poll_interval=0.05, deadline=time.time() + 30)
+
+        async def healthy_wait() -> None:
+            await wait(FelderaHook("feldera_other", timeout=10), "ok")
+            answered_by_hanging_when_healthy_done.append(hanging.handled_count())
+
+        async def main() -> None:
+            waits = [wait(FelderaHook(timeout=10), f"h{i}") for i in range(24)]
+            await asyncio.gather(*waits, healthy_wait())
+
+        asyncio.run(main())
+        hanging.clear_faults()
+    assert answered_by_hanging_when_healthy_done == [0]  # it never queued behind the hanging host

@@ -68,6 +68,7 @@ MAX_LIST_PAGES = 10_000
 
 _tokens: dict[tuple[str, ...], tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
+_token_fetch_locks: dict[tuple[str, ...], threading.Lock] = {}
 _async_token_locks: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]
 ] = weakref.WeakKeyDictionary()
@@ -213,7 +214,9 @@ class AmperityHook(StopServiceHook):
         if self.config.settings["auth_type"] != "client_credentials":
             return {}
         key = self._token_key()
-        with _tokens_lock:  # one fetch per process even when many threads start at once
+        with _tokens_lock:
+            lock = _token_fetch_locks.setdefault(key, threading.Lock())
+        with lock:  # one fetch per process and client, even when many threads start at once
             token = self._cached_token(key)
             if token is None:
                 self.log.info("Amperity: fetching an access token for tenant %r", key[1])

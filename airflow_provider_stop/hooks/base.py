@@ -11,6 +11,7 @@ types from here while a DAG file is parsed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import fnmatch
 import json
@@ -427,25 +428,21 @@ class _SharedClient:
         self.users = 0
 
 
-#: Per event loop (weakly: a closed loop takes its clients with it), per TLS setting.
+#: Per event loop (weakly: a closed loop takes its clients with it), per host and TLS setting.
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SharedClient]] = (
     weakref.WeakKeyDictionary()
 )
 #: Connections one shared client keeps; each hook still bounds its own requests with ``max_concurrency``.
 SHARED_POOL_SIZE = 16
-#: Requests in flight per event loop. Beyond this they wait here, not in httpcore's pool, whose
-#: queue is scanned in full for every request (quadratic CPU with a thousand waiting).
-_loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
+#: Requests in flight per shared client (one host). Beyond this they wait here, not in httpcore's
+#: pool, whose queue is scanned in full for every request (quadratic CPU with a thousand waiting).
+#: Per host, so that a service that hangs cannot hold up the waits on the others.
+_client_slots: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
-def loop_request_slots() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    slots = _loop_slots.get(loop)
-    if slots is None:
-        slots = _loop_slots[loop] = asyncio.Semaphore(SHARED_POOL_SIZE)
-    return slots
+def request_slots(client: Any) -> contextlib.AbstractAsyncContextManager[Any]:
+    """The shared client's bound on requests in flight; no bound for a client made elsewhere."""
+    return _client_slots.get(client) or contextlib.nullcontext()
 
 
 @asynccontextmanager
@@ -468,6 +465,7 @@ async def shared_async_client(verify: bool | str, origin: str = "") -> AsyncIter
         entry = clients[key] = _SharedClient(
             httpx.AsyncClient(verify=verify, limits=limits, follow_redirects=False, cookies=no_cookies)
         )
+        _client_slots[entry.client] = asyncio.Semaphore(SHARED_POOL_SIZE)
     entry.users += 1
     try:
         yield entry.client
@@ -891,7 +889,7 @@ class StopServiceHook(BaseHook):
         if (pause := self.budget_wait(request)) > 0:
             await asyncio.sleep(pause)
         try:
-            async with loop_request_slots():
+            async with request_slots(client):
                 resp = await client.request(
                     request.method,
                     self._url(config, request),
