@@ -288,10 +288,7 @@ class AmperityHook(StopServiceHook):
     def parse_stop_response(
         self, target_id: str, response: ApiResponse, options: Mapping[str, Any]
     ) -> StopAck:
-        try:
-            body = response.json()
-        except MalformedResponseError:
-            body = None  # accepted all the same: the wait reads the state
+        body = response.json()  # unreadable: the base keeps the stop as sent, and the wait decides
         state = body.get("state") if isinstance(body, dict) else None
         if isinstance(state, str) and normalize_state(state) in FINISHED_STATES:
             return StopAck(target_id, accepted=False, already_stopped=True, message=f"run already {state}")

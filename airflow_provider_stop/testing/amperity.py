@@ -14,7 +14,6 @@ import secrets
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_stop.testing.base import Emulator, read_json, unquote
+from airflow_provider_stop.testing.base import Emulator, SlidingWindow, read_json, unquote
 
 TERMINAL = ("succeeded", "failed", "canceled")
 CANCEL_ERROR = {
@@ -100,7 +99,7 @@ class AmperityEmulator(Emulator):
         self.tokens: dict[str, float] = {}
         #: "slash" or "colon" for every stop received, in order.
         self.stop_forms: list[str] = []
-        self._recent: deque[float] = deque()
+        self._window = SlidingWindow(1.0)
         #: Requests answered 429 by the rate limit (not counting injected faults).
         self.rate_limited = 0
         self._state_lock = threading.RLock()
@@ -193,18 +192,14 @@ class AmperityEmulator(Emulator):
         return JSONResponse(body, status_code=status)
 
     def _rate_limited(self) -> Response | None:
-        now = time.monotonic()
+        if self._window.allow(self.settings.rate_limit_per_second):
+            return None
         with self._state_lock:
-            while self._recent and self._recent[0] <= now - 1.0:
-                self._recent.popleft()
-            if len(self._recent) >= self.settings.rate_limit_per_second:
-                self.rate_limited += 1
-                response = self.error_response(429, "Rate limit exceeded", "")
-                if self.settings.rate_limit_retry_after is not None:
-                    response.headers["Retry-After"] = self.settings.rate_limit_retry_after
-                return response
-            self._recent.append(now)
-        return None
+            self.rate_limited += 1
+        response = self.error_response(429, "Rate limit exceeded", "")
+        if self.settings.rate_limit_retry_after is not None:
+            response.headers["Retry-After"] = self.settings.rate_limit_retry_after
+        return response
 
     def _tenant(self, request: Request) -> str | None:
         tenant = request.headers.get("amperity-tenant")

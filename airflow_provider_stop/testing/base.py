@@ -19,6 +19,7 @@ import json
 import threading
 import time
 import urllib.parse
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Self
@@ -297,6 +298,35 @@ class Emulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SlidingWindow:
+    """At most ``limit`` requests in any ``seconds``: the services' documented rate limits. The limit
+    is passed per call, so a test may change an emulator's setting while it runs."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def _expire(self, now: float) -> None:
+        while self._times and self._times[0] <= now - self.seconds:
+            self._times.popleft()
+
+    def allow(self, limit: int) -> bool:
+        """Count one request, or return False (and count nothing) when the window is full."""
+        now = time.monotonic()
+        with self._lock:
+            self._expire(now)
+            if len(self._times) >= limit:
+                return False
+            self._times.append(now)
+            return True
+
+    def used(self) -> int:
+        with self._lock:
+            self._expire(time.monotonic())
+            return len(self._times)
 
 
 def _close_transport(send: Send) -> None:

@@ -12,7 +12,6 @@ import base64
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_stop.testing.base import Emulator, read_json, unquote
+from airflow_provider_stop.testing.base import Emulator, SlidingWindow, read_json, unquote
 
 VERSION = "0.1.20240801"
 MESSAGES = {
@@ -90,7 +89,7 @@ class DataForSeoEmulator(Emulator):
         super().__init__()
         self.settings = settings or DataForSeoSettings(**overrides)
         self.tasks: dict[str, CrawlTask] = {}
-        self._calls: deque[float] = deque()
+        self._window = SlidingWindow(60.0)
         self._state_lock = threading.RLock()
 
     def connection(self) -> dict[str, Any]:
@@ -184,7 +183,7 @@ class DataForSeoEmulator(Emulator):
         limit = self.settings.rate_limit_per_minute
         return {
             "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(max(0, limit - len(self._calls))),
+            "X-RateLimit-Remaining": str(max(0, limit - self._window.used())),
         }
 
     def _gate(self, request: Request) -> Response | None:
@@ -202,13 +201,8 @@ class DataForSeoEmulator(Emulator):
                 "tasks": [],
             }
             return JSONResponse(body, status_code=401)
-        now = time.time()
-        with self._state_lock:
-            while self._calls and self._calls[0] < now - 60:
-                self._calls.popleft()
-            if len(self._calls) >= s.rate_limit_per_minute:
-                return self._envelope([], code=40202, http=s.rate_limit_http_status)
-            self._calls.append(now)
+        if not self._window.allow(s.rate_limit_per_minute):
+            return self._envelope([], code=40202, http=s.rate_limit_http_status)
         return None
 
     async def _items(self, request: Request) -> list[dict[str, Any]] | Response:

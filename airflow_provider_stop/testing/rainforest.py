@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_stop.testing.base import Emulator, read_json, unquote
+from airflow_provider_stop.testing.base import Emulator, SlidingWindow, read_json, unquote
 
 
 @dataclass
@@ -67,7 +66,7 @@ class RainforestEmulator(Emulator):
         self.settings = settings or RainforestSettings(**overrides)
         self.collections: dict[str, Collection] = {}
         self._next_id = 100000
-        self._list_calls: deque[float] = deque()
+        self._list_window = SlidingWindow(60.0)
         self._state_lock = threading.RLock()
 
     @property
@@ -224,11 +223,8 @@ class RainforestEmulator(Emulator):
             return err
         now = time.time()
         with self._state_lock:
-            while self._list_calls and self._list_calls[0] < now - 60:
-                self._list_calls.popleft()
-            if len(self._list_calls) >= self.settings.list_limit_per_minute:
+            if not self._list_window.allow(self.settings.list_limit_per_minute):
                 return self.error_response(429, "Rate limit of 60 requests per minute exceeded", "")
-            self._list_calls.append(now)
             wanted = request.query_params.get("status", "all")
             items = [self._json(i, now) for i in self.collections.values()]
         if wanted != "all":
