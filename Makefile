@@ -2,7 +2,7 @@
 VENV := .venv
 BIN  := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest serve bench clean
+.PHONY: demo test lint typecheck pytest serve bench e2e clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh $(VENV)
@@ -29,8 +29,17 @@ bench: $(VENV)/.installed
 	  $(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
+# A real Airflow deployment (api-server, scheduler, dag-processor, triggerer; LocalExecutor, sqlite) in a
+# temporary AIRFLOW_HOME, against the emulators: every example DAG, the fast-stop DAG 20 times, restarts,
+# a secret sweep (see README). E2E_ARGS: e.g. `--runs 50`, `--only fast_stop`, `--code-root DIR`.
+e2e: $(VENV)/.installed
+	$(BIN)/python -c "import playwright" 2>/dev/null || \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[e2e]' 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet -e '.[e2e]'
+	$(BIN)/python -m e2e.run $(E2E_ARGS)
+
 serve: $(VENV)/.installed
 	$(BIN)/python -m airflow_provider_stop.testing serve
 
 clean:
-	rm -rf $(VENV) .demo .bench
+	rm -rf $(VENV) .demo .bench .e2e

@@ -46,6 +46,39 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_stop.triggers.base"]}
         ],
+        "config": {
+            "stop_provider": {
+                "description": (
+                    "How deferrable stops hand over to the triggerer. Airflow can fail a deferred task "
+                    "whose trigger fires within seconds of the deferral (apache/airflow issues 66374, "
+                    "67287, 71580): these settings keep a fast stop off that race."
+                ),
+                "options": {
+                    "wait_before_defer": {
+                        "description": (
+                            "Seconds a deferrable stop waits on the worker after sending the stop; when "
+                            "every target is stopped by then it finishes there, without deferring. "
+                            "0 defers at once."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "5",
+                        "default": "5",
+                    },
+                    "trigger_min_delay": {
+                        "description": (
+                            "Seconds after a deferral before its trigger may fire (it keeps polling, and "
+                            "holds its event until then). Raise it when the scheduler is slow to process "
+                            "executor events."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "10",
+                        "default": "10",
+                    },
+                },
+            }
+        },
         "notifications": [
             "airflow_provider_stop.notifications.feldera.FelderaStopPipelineNotifier",
             "airflow_provider_stop.notifications.dataforseo.DataForSeoStopOnPageTasksNotifier",
@@ -167,7 +200,9 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "token_url": {
                         "label": "Token URL",
-                        "description": "OAuth token endpoint; default <API URL>/v0/oauth2/token.",
+                        "description": "Paste the Token endpoint shown with the client id and secret "
+                        "(Settings > Security > API keys > Get OAuth credentials). Empty: "
+                        "https://<tenant>.amperity.com/api/v0/oauth2/token, as documented.",
                         "schema": {"type": ["string", "null"]},
                     },
                     "requests_per_second": {
@@ -195,8 +230,12 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "stop_form": {
                         "label": "Stop request form",
-                        "description": "put_form (documented) or post_json (what the official clients sent).",
-                        "schema": {"type": ["string", "null"], "enum": ["put_form", "post_json", None]},
+                        "description": "auto (default: whichever the server takes, remembered per host), "
+                        "or only put_form (documented) or only post_json (what the official clients sent).",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["auto", "put_form", "post_json", None],
+                        },
                     },
                     **VERIFY_FIELD,
                 },

@@ -23,6 +23,9 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLE_DAGS)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ["STOP_EXAMPLES_POLL_INTERVAL"] = "0.1"
+# Defer at once and fire at once (the real-deployment defaults are tested on their own, and in e2e).
+os.environ["AIRFLOW__STOP_PROVIDER__WAIT_BEFORE_DEFER"] = "0"
+os.environ["AIRFLOW__STOP_PROVIDER__TRIGGER_MIN_DELAY"] = "0"
 for _key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
     del os.environ[_key]
 

@@ -197,6 +197,7 @@ def test_sandbox_setting_selects_the_sandbox_host() -> None:
 
 
 def test_emulator_accepts_the_legacy_object_keyed_body(dfs: DataForSeoEmulator) -> None:
+    dfs.settings.accept_object_body = True  # inferred, so a setting (off by default since issue 12)
     dfs.add_task("legacy")
     body = requests.post(
         dfs.url + STOP,

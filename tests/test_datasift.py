@@ -144,9 +144,17 @@ def test_bad_connection_settings_fail_before_any_request(
     assert datasift.count() == 0
 
 
-def test_a_rejected_stop_of_a_running_source_is_not_taken_for_stopped(datasift: DataSiftEmulator) -> None:
+def test_a_rejected_stop_of_a_running_source_is_not_taken_for_stopped(
+    datasift: DataSiftEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     datasift.add_source("s1")
-    datasift.settings.accepted_stop_forms = ("POST json",)  # the server refuses PUT form with 400
+    # The server reads only JSON bodies, so a PUT with a form body gets 400; the connection pins the
+    # form (an explicit stop_form is sent as is: the default would try POST JSON next and succeed).
+    datasift.settings.accepted_stop_forms = ("PUT json", "POST json")
+    conn = datasift.connection()
+    use_connection(
+        monkeypatch, "datasift_default", {**conn, "extra": {**conn["extra"], "stop_form": "put_form"}}
+    )
     with pytest.raises(StopRejectedError, match="id is required"):
         hook().stop("s1")
     assert datasift.status_of("s1") == "running"

@@ -123,4 +123,5 @@ def test_deadline_alert_callback_serializes_and_stops_the_pipeline_in_the_trigge
 
     final = asyncio.run(collect())[-1]
     assert str(final["state"]).lower().endswith("success"), final
+    assert isinstance(final["body"], str)  # stored in callback.output, a text column
     assert feldera.count("POST", "*/nightly_fraud_scores/stop") == 1

@@ -104,6 +104,7 @@ def test_secret_never_leaks(
             "deadline",
             "hook_params",
             "resume",
+            "not_before",
         }
         assert kwargs["conn_id"] == f"{drv.service}_default"
 

@@ -1,4 +1,8 @@
-"""Amperity workflow runs: stop a run and wait until it is canceled (``../shared/api/amperity.md``).
+"""Amperity workflow runs: stop a run and wait until it is canceled.
+
+Sources: https://docs.amperity.com/api/ (repository ``amperity/amperity-docs``: the OpenAPI spec
+``downloads/openapi/control-plane-2024-04-01-openapi.json``, operations ``stop-workflow``,
+``get-workflow`` and ``list-workflows``; ``amperity_api/source/authentication.rst`` for OAuth).
 
 Every call carries ``amperity-tenant`` and ``api-version``. Auth is a bearer token, either pasted from
 the Amperity UI or obtained with OAuth client credentials, cached per process until shortly before it
@@ -14,7 +18,8 @@ import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stop.hooks.base import (
@@ -48,6 +53,12 @@ REGION_HOSTS = {
 }
 AUTH_TYPES = ("token", "client_credentials")
 TOKEN_PATH = "/v0/oauth2/token"  # noqa: S105 - a path, not a secret
+#: The documented token request goes to the tenant's own host ("Get OAuth credentials" in
+#: https://docs.amperity.com/api/authentication.html: ``POST /api/v0/oauth2/token``, ``Host:
+#: acme.amperity.com``); the dialog that shows the client id and secret also shows this endpoint.
+TENANT_TOKEN_URL = "https://{tenant}.amperity.com/api" + TOKEN_PATH
+#: Shared API hosts (one per region, tenant in a header): a token endpoint there is undocumented.
+SHARED_HOSTS = frozenset({"app.amperity.com", "app-aws-apse2.amperity.com"})
 #: A tenant goes into a host name (Azure) and a header: one DNS label, nothing else (RFC 1123).
 _TENANT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2}|unstable)$")
@@ -62,8 +73,10 @@ RUNNING_STATES = frozenset(
 CANCELED_STATES = frozenset({"canceled", "cancelled", "stopped"})
 #: Terminal on its own.
 FINISHED_STATES = frozenset({"succeeded", "failed"})
-#: What stop-all lists (one query per state; every listed run is still classified locally).
-DEFAULT_LIST_STATES = ("scheduled", "running", "paused")
+#: How far back stop-all lists runs (by ``created_at``) unless told otherwise: a week.
+DEFAULT_LOOKBACK_SECONDS = 7 * 24 * 3600.0
+#: At most a year: the list is read page by page, every run in the window is classified locally.
+MAX_LOOKBACK_SECONDS = 366 * 24 * 3600.0
 MAX_LIST_PAGES = 10_000
 
 _tokens: dict[tuple[str, ...], tuple[str, float]] = {}
@@ -77,6 +90,33 @@ _async_token_locks: weakref.WeakKeyDictionary[
 def normalize_state(state: str) -> str:
     """``Running-With-Failures`` / ``running_with_failures`` -> ``running with failures``."""
     return _SEPARATORS.sub(" ", state.strip().lower())
+
+
+def validate_lookback(value: Any, where: str = "lookback") -> float:
+    """Seconds (a number or a ``timedelta``), positive and at most a year; checked before any request."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 < seconds <= MAX_LOOKBACK_SECONDS
+    ):
+        raise InvalidInputError(
+            f"{where} must be a positive number of seconds or a timedelta of at most 366 days, got {value!r}"
+        )
+    return float(seconds)
+
+
+def iso_utc(epoch: float) -> str:
+    """``2026-11-23T10:00:00Z``: the ISO-8601 UTC form the list filters take."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def default_token_url(base_url: str, tenant: str) -> str:
+    """The tenant's own host, as documented; an explicit host that is not a shared one is kept (a
+    proxy, an emulator, or the tenant host itself)."""
+    if urllib.parse.urlsplit(base_url).hostname in SHARED_HOSTS:
+        return TENANT_TOKEN_URL.format(tenant=tenant.lower())
+    return base_url + TOKEN_PATH
 
 
 def validate_tenant(value: Any, where: str) -> str:
@@ -95,9 +135,15 @@ class AmperityHook(StopServiceHook):
     Connection: extra ``tenant`` (required) and ``region`` (``aws`` default, ``azure``, ``australia``)
     or ``host`` (a full API URL, ``/api`` added when it has no path). ``auth_type`` ``token``: the
     password is an access token from Settings → Security → API keys. ``client_credentials``: login
-    is the client id, password the client secret; extra ``token_url`` overrides
-    ``<api>/v0/oauth2/token``. Extras ``api_version`` (``2024-04-01``) and ``requests_per_second`` (8;
-    the documented limit is 10).
+    is the client id, password the client secret, extra ``token_url`` the "Token endpoint" the same
+    dialog shows (Settings → Security → API keys → Get OAuth credentials); by default the documented
+    ``https://<tenant>.amperity.com/api/v0/oauth2/token`` (the host's own when ``host`` is set to
+    something else than a shared region host). Extras ``api_version`` (``2024-04-01``) and
+    ``requests_per_second`` (8; the documented limit is 10).
+
+    Stop-all lists runs created in the last ``lookback`` seconds (the documented ``created_from``
+    filter) and classifies each run locally: the list's ``state`` filter documents only a few display
+    names (Started, In progress, …) whose wire spelling is unknown, so it is never sent.
     """
 
     conn_name_attr = "amperity_conn_id"
@@ -115,13 +161,14 @@ class AmperityHook(StopServiceHook):
         conn_id: str | None = None,
         *,
         workflow_type: str | None = None,
-        list_states: Sequence[str] = DEFAULT_LIST_STATES,
+        lookback: float | timedelta = DEFAULT_LOOKBACK_SECONDS,
         **kwargs: Any,
     ) -> None:
         super().__init__(conn_id, **kwargs)
         #: Stop-all lists only runs of this workflow type (the API's ``type`` filter).
         self.workflow_type = workflow_type
-        self.list_states = tuple(list_states)
+        #: Stop-all lists only runs created this many seconds ago or later (``created_from``).
+        self.lookback = validate_lookback(lookback)
 
     # ---- connection ------------------------------------------------------------------------
     def build_config(self, conn: Connection) -> ClientConfig:
@@ -158,7 +205,7 @@ class AmperityHook(StopServiceHook):
         else:
             if not conn.login:
                 raise InvalidInputError(f"{where} needs the OAuth client id in its login field")
-            token_url = str(extra.get("token_url") or base_url + TOKEN_PATH)
+            token_url = str(extra.get("token_url") or default_token_url(base_url, tenant))
             parsed = urllib.parse.urlsplit(token_url)
             if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.username:
                 raise InvalidInputError(f"{where}: token_url must be an http(s) URL, got {token_url!r}")
@@ -316,32 +363,37 @@ class AmperityHook(StopServiceHook):
         details["canceled"] = normal in CANCELED_STATES
         return TargetStatus(target_id, state, normal in CANCELED_STATES | FINISHED_STATES, None, details)
 
+    def list_params(self, token: str | None, now: float) -> dict[str, str]:
+        """Only documented list parameters (``list-workflows``): ``limit``, ``created_from``, ``type``,
+        ``next_token``. Never ``state``: its documented values are display names, not wire values."""
+        params = {"limit": "100", "created_from": iso_utc(now - self.lookback)}
+        if self.workflow_type:
+            params["type"] = self.workflow_type
+        if token:
+            params["next_token"] = token
+        return params
+
     def list_targets(self) -> list[TargetStatus]:
-        """Runs in ``list_states`` (optionally of ``workflow_type``), following ``next_token``."""
+        """Runs created within ``lookback`` (optionally of ``workflow_type``), every page
+        (``next_token``); each run's state is classified here, not by a server-side filter."""
         runs: dict[str, TargetStatus] = {}
-        for state in self.list_states:
-            token: str | None = None
-            for _ in range(MAX_LIST_PAGES):
-                params = {"state": state, "limit": "100"}
-                if self.workflow_type:
-                    params["type"] = self.workflow_type
-                if token:
-                    params["next_token"] = token
-                body = self.send(ApiRequest("GET", "/workflow/runs", params=params), lambda r: r.json())
-                if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                    raise MalformedResponseError("Amperity: the workflow run list has no data")
-                for run in body["data"]:
-                    if isinstance(run, dict) and isinstance(run.get("id"), str):
-                        runs[run["id"]] = self._status(run["id"], run)
-                following = body.get("next_token")
-                if not following:
-                    break
-                if following == token:
-                    raise MalformedResponseError("Amperity: the run list returned the same next_token twice")
-                token = str(following)
-            else:
-                raise MalformedResponseError(f"Amperity: the run list has more than {MAX_LIST_PAGES} pages")
-        return list(runs.values())
+        now = time.time()  # one window for every page
+        token: str | None = None
+        for _ in range(MAX_LIST_PAGES):
+            request = ApiRequest("GET", "/workflow/runs", params=self.list_params(token, now))
+            body = self.send(request, lambda r: r.json())
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise MalformedResponseError("Amperity: the workflow run list has no data")
+            for run in body["data"]:
+                if isinstance(run, dict) and isinstance(run.get("id"), str):
+                    runs[run["id"]] = self._status(run["id"], run)
+            following = body.get("next_token")
+            if not following:
+                return list(runs.values())
+            if following == token:
+                raise MalformedResponseError("Amperity: the run list returned the same next_token twice")
+            token = str(following)
+        raise MalformedResponseError(f"Amperity: the run list has more than {MAX_LIST_PAGES} pages")
 
     def build_test_request(self) -> ApiRequest:
         return ApiRequest("GET", "/workflow/runs", params={"limit": "1"})

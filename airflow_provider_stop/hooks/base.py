@@ -983,6 +983,14 @@ class StopServiceHook(BaseHook):
         """Options to retry a refused stop with (e.g. a forced stop), or None to raise the error."""
         return None
 
+    def prior_errors(self, target_ids: Sequence[str]) -> dict[str, str]:
+        """Errors targets already report before a stop, for services whose status keeps an earlier
+        error across a stop (so it is not taken for the stop's own); default: none, and no request."""
+        return {}
+
+    async def aprior_errors(self, client: httpx.AsyncClient, target_ids: Sequence[str]) -> dict[str, str]:
+        return self.prior_errors(target_ids)
+
     def stop(self, target_id: str, *, fail_if_not_running: bool = False, **options: Any) -> StopAck:
         """Ask the service to stop one target."""
         target_id = self.validate_target(target_id)
@@ -1140,8 +1148,12 @@ class StopServiceHook(BaseHook):
         """Every target the service lists, with its status (for stop-all)."""
         return self.send(self.build_list_request(), self.parse_list_response)
 
-    def stop_all_targets(self, target_ids: Sequence[str], **options: Any) -> dict[str, StopAck]:
-        """Stop everything ``running_targets`` listed; services with a stop-all call override this."""
+    def stop_all_targets(
+        self, target_ids: Sequence[str], *, filtered: bool = True, **options: Any
+    ) -> dict[str, StopAck]:
+        """Stop everything ``running_targets`` listed, each by id. A service with a service-wide stop
+        call may override this to use it, but only when ``filtered`` is False: a filter (a name
+        pattern, a list filter) must never widen into a stop of everything on the server."""
         return self.stop_many(target_ids, **options)
 
     def running_targets(self, name_pattern: str | None = None) -> list[str]:

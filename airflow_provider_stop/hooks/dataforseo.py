@@ -1,12 +1,25 @@
-"""DataForSEO On-Page: force-stop crawl tasks and read their summary (``../shared/api/dataforseo.md``).
+"""DataForSEO On-Page: force-stop crawl tasks and read their summary.
+
+Sources: https://docs.dataforseo.com/v3/on_page/force_stop, https://docs.dataforseo.com/v3/on_page/summary,
+https://docs.dataforseo.com/v3/appendix/errors, and the official client generated from DataForSEO's
+OpenAPI (PyPI ``dataforseo-client``, GitHub ``dataforseo/PythonClient``: ``api/on_page_api.py``,
+``models/on_page_summary_result_info.py``).
 
 The API answers HTTP 200 for almost everything: success and failure live in the envelope's
 ``status_code`` and in every task's own ``status_code`` (20000 = ok).
+
+What force_stop answers for a task that already finished, or that is still queued, is not documented.
+So an id it refuses with a task-level code is settled by a summary read: a finished task was already
+stopped; a queued one (40602 "Task In Queue." or a summary without a result) counts as sent, and the
+wait decides. A queued task the service keeps reporting as queued after the stop never started: with
+``queued_grace`` set (the operator and the notifier set it) the wait reports it stopped, as
+``in_queue`` with ``details.never_started``, instead of sitting until its deadline.
 """
 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,19 +38,24 @@ from airflow_provider_stop.hooks.base import (
     StopRejectedError,
     StopServiceHook,
     TargetNotFoundError,
+    TargetNotRunningError,
     TargetStatus,
     base_url_from_connection,
     connection_extra,
     quote_segment,
     rate_from_extra,
+    validate_positive_number,
     verify_from_extra,
 )
 
 if TYPE_CHECKING:
+    import httpx
     from airflow.sdk import Connection
 
 OK = 20000
 TASK_IN_QUEUE = 40602
+#: ``raw_state`` of a task that has not started crawling (summary 40602, or 20000 without a result).
+QUEUED = "in_queue"
 AUTH_CODES = {40100, 40201, 40207}
 PAYMENT_CODES = {40200, 40203, 40204}
 RATE_LIMIT_CODES = {40202}
@@ -98,6 +116,15 @@ class DataForSeoHook(StopServiceHook):
     stop_batch_size = 1000
     default_host = "https://api.dataforseo.com"
     sandbox_host = "https://sandbox.dataforseo.com"
+
+    def __init__(
+        self, conn_id: str | None = None, *, queued_grace: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(conn_id, **kwargs)
+        #: Seconds a wait accepts a task still reported queued before taking it for stopped (never
+        #: started); None (sensors): a queued task is not stopped, however long it waits.
+        self.queued_grace = validate_positive_number(queued_grace, "queued_grace", allow_none=True)
+        self._queued_since: dict[str, float] = {}
 
     def build_config(self, conn: Connection) -> ClientConfig:
         extra = connection_extra(conn)
@@ -167,7 +194,95 @@ class DataForSeoHook(StopServiceHook):
                 results[tid] = code_error(int(code or 0), str(task.get("status_message")), tid)
         return results
 
+    # ---- ids force_stop refused: a summary read settles them --------------------------------
+    @staticmethod
+    def _doubtful(results: Mapping[str, StopAck | StopProviderError]) -> list[str]:
+        """Ids refused with a task-level code (the call itself went through): finished or queued?"""
+        return [
+            t
+            for t, r in results.items()
+            if isinstance(r, StopRejectedError | TargetNotFoundError) and r.error_code and r.target_id == t
+        ]
+
+    def _settle(self, tid: str, refusal: StopProviderError, summary: TargetStatus | StopProviderError) -> Any:
+        """An already finished task was stopped before us; a queued one counts as sent (the wait
+        decides); anything else (running, unknown id, unreadable summary) keeps the refusal."""
+        if isinstance(summary, StopProviderError):
+            return refusal
+        said = f"force_stop answered {refusal.error_code} ({refusal.message})"
+        if summary.stopped:
+            reason = summary.details.get("crawl_stop_reason")
+            return self._accepted(
+                StopAck(
+                    tid, accepted=False, already_stopped=True, message=f"{said}; summary: finished ({reason})"
+                )
+            )
+        if summary.raw_state == QUEUED:
+            return self._accepted(StopAck(tid, message=f"{said}; summary: still queued, never started"))
+        return refusal
+
+    def _stop_chunk(
+        self, chunk: Sequence[str], options: Mapping[str, Any]
+    ) -> dict[str, StopAck | StopProviderError]:
+        results = super()._stop_chunk(chunk, options)
+        if doubtful := self._doubtful(results):
+            for tid, summary in self._map(self.get_status, doubtful):
+                results[tid] = self._settle(tid, results[tid], summary)  # type: ignore[arg-type]
+        return results
+
+    async def _astop_chunk(
+        self, client: httpx.AsyncClient, chunk: Sequence[str], options: Mapping[str, Any]
+    ) -> dict[str, StopAck | StopProviderError]:
+        results = await super()._astop_chunk(client, chunk, options)
+        if doubtful := self._doubtful(results):
+            for tid, summary in await self._amap(lambda t: self.aget_status(client, t), doubtful):
+                results[tid] = self._settle(tid, results[tid], summary)  # type: ignore[arg-type]
+        return results
+
+    def _refuse_finished(self, ack: StopAck, fail_if_not_running: bool) -> StopAck:
+        if fail_if_not_running and ack.already_stopped:
+            raise TargetNotRunningError(
+                f"DataForSEO: crawl task {ack.target_id!r} is not running ({ack.message}) and "
+                "fail_if_not_running=True",
+                target_id=ack.target_id,
+            )
+        return ack
+
+    def stop(self, target_id: str, *, fail_if_not_running: bool = False, **options: Any) -> StopAck:
+        ack = super().stop(target_id, fail_if_not_running=fail_if_not_running, **options)
+        return self._refuse_finished(ack, fail_if_not_running)
+
+    async def astop(
+        self, client: httpx.AsyncClient, target_id: str, *, fail_if_not_running: bool = False, **options: Any
+    ) -> StopAck:
+        ack = await super().astop(client, target_id, fail_if_not_running=fail_if_not_running, **options)
+        return self._refuse_finished(ack, fail_if_not_running)
+
     # ---- status ---------------------------------------------------------------------------
+    def get_status(self, target_id: str) -> TargetStatus:
+        return self._after_grace(super().get_status(target_id))
+
+    async def aget_status(self, client: httpx.AsyncClient, target_id: str) -> TargetStatus:
+        return self._after_grace(await super().aget_status(client, target_id))
+
+    def _after_grace(self, status: TargetStatus) -> TargetStatus:
+        """A task still queued ``queued_grace`` seconds into a wait never started: stopped."""
+        tid = status.target_id
+        if status.raw_state != QUEUED or self.queued_grace is None:
+            self._queued_since.pop(tid, None)
+            return status
+        waited = time.monotonic() - self._queued_since.setdefault(tid, time.monotonic())
+        if waited < self.queued_grace:
+            return status
+        self.log.warning(
+            "DataForSEO: crawl task %r is still queued %.0fs after the stop (queued_grace); it never "
+            "started crawling: taking it for stopped",
+            tid,
+            waited,
+        )
+        details = {**status.details, "never_started": True, "queued_seconds": round(waited, 1)}
+        return TargetStatus(tid, QUEUED, True, None, details)
+
     def build_status_request(self, target_id: str) -> ApiRequest:
         return ApiRequest("GET", f"/v3/on_page/summary/{quote_segment(target_id)}", target_id=target_id)
 
@@ -178,12 +293,12 @@ class DataForSeoHook(StopServiceHook):
         task = tasks[0]
         code = task.get("status_code")
         if code == TASK_IN_QUEUE:
-            return TargetStatus(target_id, "in_queue", False, details={"cost": task.get("cost")})
+            return TargetStatus(target_id, QUEUED, False, details={"cost": task.get("cost")})
         if code != OK:
             raise code_error(int(code or 0), str(task.get("status_message")), target_id)
         result = task.get("result")
         if not isinstance(result, list) or not result or not isinstance(result[0], dict):
-            return TargetStatus(target_id, "in_queue", False, details={"cost": task.get("cost")})
+            return TargetStatus(target_id, QUEUED, False, details={"cost": task.get("cost")})
         summary = result[0]
         progress = summary.get("crawl_progress")
         if not isinstance(progress, str):

@@ -1,14 +1,28 @@
-"""DataSift Managed Sources v1.6: stop a source and read its status (``../shared/api/datasift.md``).
+"""DataSift Managed Sources v1.6: stop a source and read its status.
+
+Public sources: the docs (https://dev.datasift.com/docs/platform/api/rest-api/endpoints/sourcestop,
+``.../sourceget``, ``.../api-rate-limiting``, ``.../http-response-codes``); the official clients:
+GitHub ``datasift/datasift-python`` ``datasift/managed_sources.py`` (``ManagedSources.stop``: POST with a
+JSON body, ``datasift/request.py``) and ``datasift/datasift-ruby`` ``lib/managed_source.rb``, whose
+recorded traffic ``test/fixtures/cassettes/v1_6/source/source_stop.json`` shows
+``POST /v1.6/source/stop`` with ``Content-Type: application/json`` answered 200, then
+``GET /v1.6/source/get?id=...&page=1&per_page=20``.
 
 Every answer publishes the account's credit budget (``X-RateLimit-Remaining``, ``-Cost``, ``-Reset``);
 the hook waits for the reset rather than spend a call that would be refused with 403/429.
+
+The stop form is not settled: the docs say PUT with a form body, the official clients send POST with
+a JSON body. By default (``stop_form`` ``auto``) the hook tries the form that worked last on this host
+(first the documented one), and when the answer says the form was not understood (404, 405, or 400)
+it tries the other once, remembers for the process and host which one the server took, and logs it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stop.hooks.base import (
@@ -22,6 +36,7 @@ from airflow_provider_stop.hooks.base import (
     StopProviderError,
     StopRejectedError,
     StopServiceHook,
+    T,
     TargetStatus,
     base_url_from_connection,
     connection_extra,
@@ -29,14 +44,39 @@ from airflow_provider_stop.hooks.base import (
 )
 
 if TYPE_CHECKING:
+    import httpx
     from airflow.sdk import Connection
 
 RUNNING_STATES = frozenset({"running", "active"})
 STOPPED_STATES = frozenset({"stopped", "paused", "disabled", "deleted"})
 ERROR_STATES = frozenset({"failed", "problematic"})
-STOP_FORMS = ("put_form", "post_json")
+STOP_FORMS = ("auto", "put_form", "post_json")
+#: The two forms a stop may take: documented (PUT, form body) and the official clients' (POST, JSON).
+FORMS = ("put_form", "post_json")
+#: Answers to a stop that may mean "this form is not understood here" (no route for the method, no
+#: ``id`` read from the body): the other form is tried once.
+FORM_REFUSALS = frozenset({400, 404, 405})
 #: Credits a source/get, stop or start costs (recorded traffic).
 DEFAULT_COST = 5
+#: Sources a list page holds: 20 is the documented default, and what the official Ruby client sent.
+LIST_PAGE_SIZE = 20
+#: Most list pages read in one stop-all: a guard against paging that never ends.
+MAX_LIST_PAGES = 10_000
+
+#: The stop form a host took, per base URL, for this process (``stop_form`` ``auto``).
+_learned_forms: dict[str, str] = {}
+_learned_lock = threading.Lock()
+
+
+def learned_stop_form(base_url: str) -> str | None:
+    with _learned_lock:
+        return _learned_forms.get(base_url)
+
+
+def forget_stop_forms() -> None:
+    """Forget what every host took (tests; a server that changed)."""
+    with _learned_lock:
+        _learned_forms.clear()
 
 
 class DataSiftHook(StopServiceHook):
@@ -45,8 +85,8 @@ class DataSiftHook(StopServiceHook):
 
     Connection: ``login`` is the username, ``password`` the API key (sent as the raw header
     ``Authorization: username:apikey``). ``host`` defaults to ``https://api.datasift.com``; extra
-    ``api_version`` (``v1.6``) and ``stop_form``: ``put_form`` (documented) or ``post_json`` (what the
-    official clients sent).
+    ``api_version`` (``v1.6``) and ``stop_form``: ``auto`` (default: whichever the server takes, see the
+    module docstring), or exactly ``put_form`` (documented) or ``post_json`` (the official clients).
     """
 
     conn_name_attr = "datasift_conn_id"
@@ -86,7 +126,7 @@ class DataSiftHook(StopServiceHook):
             raise InvalidInputError(
                 f"connection {conn.conn_id!r}: api_version must look like 'v1.6', got {version!r}"
             )
-        stop_form = str(extra.get("stop_form") or "put_form")
+        stop_form = str(extra.get("stop_form") or "auto")
         if stop_form not in STOP_FORMS:
             raise InvalidInputError(
                 f"connection {conn.conn_id!r}: stop_form must be one of {STOP_FORMS}, got {stop_form!r}"
@@ -182,9 +222,127 @@ class DataSiftHook(StopServiceHook):
 
     # ---- requests and answers -------------------------------------------------------------
     def build_stop_request(self, target_id: str, options: Mapping[str, Any]) -> ApiRequest:
-        if self.config.settings["stop_form"] == "post_json":
+        return self._stop_request(target_id, self._first_form())
+
+    @staticmethod
+    def _stop_request(target_id: str, form: str) -> ApiRequest:
+        if form == "post_json":
             return ApiRequest("POST", "/source/stop", json={"id": target_id}, target_id=target_id)
         return ApiRequest("PUT", "/source/stop", form={"id": target_id}, target_id=target_id)
+
+    def _first_form(self) -> str:
+        """The connection's form; with ``auto`` the one this host took last, else the documented one."""
+        chosen = str(self.config.settings["stop_form"])
+        if chosen != "auto":
+            return chosen
+        return learned_stop_form(self.config.base_url) or FORMS[0]
+
+    @staticmethod
+    def _form_of(request: ApiRequest) -> str:
+        return "post_json" if request.method == "POST" else "put_form"
+
+    def _negotiates(self, request: ApiRequest) -> bool:
+        return request.path == "/source/stop" and self.config.settings["stop_form"] == "auto"
+
+    def _learn(self, form: str, why: str) -> None:
+        base = self.config.base_url
+        with _learned_lock:
+            previous = _learned_forms.get(base)
+            _learned_forms[base] = form
+        # Silent when the documented form simply works; said once when the host takes the other one.
+        if previous != form and (previous is not None or form != FORMS[0]):
+            self.log.warning(
+                "DataSift: %s at %s; stopping sources there with %s from now on (this process)",
+                why,
+                self.redact(urllib.parse.urlsplit(base).netloc),
+                "POST with a JSON body" if form == "post_json" else "PUT with a form body",
+            )
+
+    def send(self, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None) -> Any:
+        """A stop in ``auto`` form: the other form once when this one is refused as not understood."""
+        if not self._negotiates(request):
+            return super().send(request, parse)
+        try:
+            response = super().send(request, parse)
+        except StopProviderError as first_error:
+            other = self._alternative(request, first_error)
+            if other is None:
+                raise
+            try:
+                response = super().send(other, parse)
+            except StopProviderError as second_error:
+                raise self._decide(request, first_error, other, second_error) from None
+            self._learn(self._form_of(other), self._refusal(request, first_error))
+            return response
+        self._learn(self._form_of(request), f"{request.method} answered HTTP 2xx")
+        return response
+
+    async def asend(
+        self, client: httpx.AsyncClient, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None
+    ) -> Any:
+        await self.aconfig()  # never a blocking connection lookup inside the event loop
+        if not self._negotiates(request):
+            return await super().asend(client, request, parse)
+        try:
+            response = await super().asend(client, request, parse)
+        except StopProviderError as first_error:
+            other = self._alternative(request, first_error)
+            if other is None:
+                raise
+            try:
+                response = await super().asend(client, other, parse)
+            except StopProviderError as second_error:
+                raise self._decide(request, first_error, other, second_error) from None
+            self._learn(self._form_of(other), self._refusal(request, first_error))
+            return response
+        self._learn(self._form_of(request), f"{request.method} answered HTTP 2xx")
+        return response
+
+    def _alternative(self, request: ApiRequest, error: StopProviderError) -> ApiRequest | None:
+        """The other form, when the answer may mean the form was not understood."""
+        if error.status_code not in FORM_REFUSALS or request.target_id is None:
+            return None
+        other = "put_form" if self._form_of(request) == "post_json" else "post_json"
+        self.log.info(
+            "DataSift: %s %s answered HTTP %s; trying the other stop form once",
+            request.method,
+            self.describe(request),
+            error.status_code,
+        )
+        return self._stop_request(request.target_id, other)
+
+    @staticmethod
+    def _refusal(request: ApiRequest, error: StopProviderError) -> str:
+        return f"{request.method} /source/stop was refused with HTTP {error.status_code}"
+
+    def _decide(
+        self,
+        first: ApiRequest,
+        first_error: StopProviderError,
+        second: ApiRequest,
+        second_error: StopProviderError,
+    ) -> StopProviderError:
+        """Both forms were refused: which refusal tells the truth, and which form does the host take?
+        405 says "not this method": the other form is the one. An answer outside 400/404/405 (409 not
+        stoppable, 401, 429, ...) came from the stop handler: that form is the one. The same code for
+        both (a 404 for an unknown source, a 400 for a source not stoppable before v1.6) settles
+        nothing: the first (documented or learned) form's answer stands."""
+        first_code, second_code = first_error.status_code, second_error.status_code
+        if first_code == second_code:  # say both: one of them is about the source, not the form
+            return type(first_error)(
+                f"{first_error.message}; the other stop form ({second.method}) answered: "
+                f"{second_error.message}",
+                target_id=first_error.target_id,
+                status_code=first_code,
+                error_code=first_error.error_code,
+            )
+        if second_code == 405:
+            self._learn(self._form_of(first), f"{second.method} /source/stop is not allowed (HTTP 405)")
+            return first_error
+        if first_code == 405 or second_code not in FORM_REFUSALS:
+            self._learn(self._form_of(second), self._refusal(first, first_error))
+            return second_error
+        return first_error
 
     def parse_stop_response(
         self, target_id: str, response: ApiResponse, options: Mapping[str, Any]
@@ -211,20 +369,26 @@ class DataSiftHook(StopServiceHook):
         return TargetStatus(target_id, state, stopped, error, details)
 
     def list_targets(self) -> list[TargetStatus]:
-        """Every source, page by page (``per_page`` 100), optionally of one ``source_type``."""
-        statuses: list[TargetStatus] = []
-        page = 1
-        while True:
-            params = {"page": str(page), "per_page": "100"}
+        """Every source, page by page (``per_page`` 20, what the official Ruby client sent), optionally
+        of one ``source_type``; a page that repeats only earlier ones ends the paging with an error."""
+        statuses: dict[str, TargetStatus] = {}
+        for page in range(1, MAX_LIST_PAGES + 1):
+            params = {"page": str(page), "per_page": str(LIST_PAGE_SIZE)}
             if self.source_type:
                 params["source_type"] = self.source_type
             body = self.send(ApiRequest("GET", "/source/get", params=params), lambda r: r.json())
             if not isinstance(body, dict) or not isinstance(body.get("sources"), list):
                 raise MalformedResponseError("DataSift: the source list has no sources")
-            statuses += [self._status(str(s.get("id")), s) for s in body["sources"] if isinstance(s, dict)]
-            if page >= int(body.get("pages") or 0):
-                return statuses
-            page += 1
+            items = [self._status(str(s.get("id")), s) for s in body["sources"] if isinstance(s, dict)]
+            fresh = [s for s in items if s.target_id not in statuses]
+            if page > 1 and items and not fresh:
+                raise StopRejectedError(f"DataSift: page {page} of the source list repeats earlier pages")
+            statuses.update((s.target_id, s) for s in fresh)
+            pages = body.get("pages")
+            pages = int(pages) if isinstance(pages, int | str) and str(pages).isdigit() else 0
+            if not items or page >= pages:
+                return list(statuses.values())
+        raise StopRejectedError(f"DataSift: the source list has more than {MAX_LIST_PAGES} pages")
 
     def build_test_request(self) -> ApiRequest:
         return ApiRequest("GET", "/source/get", params={"page": "1", "per_page": "1"})

@@ -1,8 +1,16 @@
-"""Feldera pipeline manager: stop a pipeline and read its deployment status (``../shared/api/feldera.md``)."""
+"""Feldera pipeline manager: stop a pipeline and read its deployment status.
+
+Sources: the API reference https://docs.feldera.com/api (``openapi.json`` in the feldera/feldera
+repository: ``POST /v0/pipelines/{pipeline_name}/stop``, ``GET /v0/pipelines/{pipeline_name}``,
+``ErrorResponse``), the lifecycle guide https://docs.feldera.com/docs/pipelines/lifecycle, and the
+manager's source in feldera/feldera: ``crates/pipeline-manager/src/api/endpoints/pipeline_management.rs``
+(``post_pipeline_stop``), ``runner/error.rs`` (503 ``PipelineUnavailable``) and
+``db/operations/pipeline.rs`` (a stop keeps ``deployment_error``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stop.hooks.base import (
@@ -13,15 +21,18 @@ from airflow_provider_stop.hooks.base import (
     MalformedResponseError,
     StopAck,
     StopProviderError,
+    StopRejectedError,
     StopServiceHook,
     TargetStatus,
     base_url_from_connection,
+    batch_error,
     connection_extra,
     quote_segment,
     verify_from_extra,
 )
 
 if TYPE_CHECKING:
+    import httpx
     from airflow.sdk import Connection
 
 #: ``deployment_status`` values that mean the pipeline no longer runs. ``Suspended`` is normally never
@@ -45,6 +56,46 @@ KNOWN_STATES = STOPPED_STATES | {
 }
 
 
+#: The documented ways Feldera refuses a graceful stop (``force=false``) because of the pipeline's own
+#: state, keyed by (HTTP status, error_code), with what the user is told. Sources: the stop operation
+#: in openapi.json (405 example; "a pipeline which is in the process of suspending or stopping can only
+#: be forcefully stopped"), ``runner/error.rs`` (503 ``PipelineUnavailable``), the pipeline's
+#: ``/suspend`` in ``crates/adapters/src/server.rs`` (400 ``InvalidTransition`` from Standby), and
+#: ``validate_deployment_desired_status_transition`` up to v0.147 (400 ``IllegalPipelineAction``).
+GRACEFUL_REFUSALS: dict[tuple[int, str], tuple[str, str]] = {
+    (503, "PipelineUnavailable"): (
+        "unavailable",
+        "The pipeline is Unavailable, so it cannot checkpoint.",
+    ),
+    (405, "UnsupportedPipelineAction"): (
+        "no_storage",
+        "The pipeline cannot checkpoint (no storage configured).",
+    ),
+    (400, "IllegalPipelineAction"): (
+        "already_stopping",
+        "A pipeline that is already stopping (or not yet running) can only be stopped forcefully.",
+    ),
+    (400, "InvalidTransition"): (
+        "standby",
+        "A pipeline in Standby cannot checkpoint.",
+    ),
+}
+
+
+class GracefulStopRefusedError(StopRejectedError):
+    """Feldera refused a graceful stop because of the pipeline's state (not a passing outage: never
+    retried). ``reason`` is one of ``unavailable``, ``no_storage``, ``already_stopping``, ``standby``."""
+
+    def __init__(self, message: str, *, reason: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason
+
+
+def may_force(options: Mapping[str, Any]) -> bool:
+    """The user allowed a forced stop when a graceful one cannot be done."""
+    return bool(options.get("fallback_to_force")) or options.get("force_after") is not None
+
+
 class FelderaHook(StopServiceHook):
     """
     Talks to a Feldera pipeline manager.
@@ -61,14 +112,6 @@ class FelderaHook(StopServiceHook):
     target_noun = "pipeline"
     target_param = "pipeline_name"
     default_host = "http://localhost:8080"
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden-fields": ["schema", "port", "login"],
-            "relabeling": {"host": "Pipeline manager URL", "password": "API key"},
-            "placeholders": {"host": "http://localhost:8080", "password": "apikey:… (empty: no auth)"},
-        }
 
     def build_config(self, conn: Connection) -> ClientConfig:
         extra = connection_extra(conn)
@@ -104,6 +147,9 @@ class FelderaHook(StopServiceHook):
             message = body if isinstance(body, str) else None
         except MalformedResponseError:
             message = response.text.strip()[:200] or None
+        if options.get("fallback_reason"):
+            # A graceful stop Feldera refused, sent again as a forced one: say so in the result.
+            message = f"{message} (graceful stop refused: {options['fallback_reason']})"
         return StopAck(target_id=target_id, message=message, options={"force": bool(options.get("force"))})
 
     def build_status_request(self, target_id: str) -> ApiRequest:
@@ -170,13 +216,17 @@ class FelderaHook(StopServiceHook):
         return message, code
 
     def fallback_options(self, error: StopProviderError, options: Mapping[str, Any]) -> dict[str, Any] | None:
-        """A graceful stop refused as Enterprise-only becomes a forced one when the user allowed it."""
-        if (
-            isinstance(error, FeatureUnavailableError)
-            and options.get("fallback_to_force")
-            and not options.get("force")
-        ):
-            return {**options, "force": True}
+        """A graceful stop Feldera refuses becomes a forced one when the user allowed it: the
+        Enterprise-only 501 with ``fallback_to_force``; a refusal because of the pipeline's state with
+        ``fallback_to_force`` or ``force_after`` (an already stopping pipeline is handled in ``stop``)."""
+        if options.get("force"):
+            return None
+        if isinstance(error, GracefulStopRefusedError):
+            if error.reason != "already_stopping" and may_force(options):
+                return {**options, "force": True, "fallback_reason": error.reason}
+            return None
+        if isinstance(error, FeatureUnavailableError) and options.get("fallback_to_force"):
+            return {**options, "force": True, "fallback_reason": "enterprise_feature"}
         return None
 
     def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None:
@@ -190,4 +240,109 @@ class FelderaHook(StopServiceHook):
                 status_code=501,
                 error_code=code,
             )
+        if self._is_graceful_stop(request) and response.status_code in (400, 405, 503):
+            message, code = self.error_details(response)
+            refusal = GRACEFUL_REFUSALS.get((response.status_code, code or ""))
+            if refusal is not None:
+                reason, why = refusal
+                raise GracefulStopRefusedError(
+                    self.redact(
+                        f"Feldera: graceful stop of pipeline {request.target_id!r} refused: HTTP "
+                        f"{response.status_code} {code}: {message}. {why} Set fallback_to_force=True "
+                        "(or force_after=<seconds> on the operator) to stop it forcefully instead "
+                        "(progress since the last checkpoint is lost), or force=True."
+                    ),
+                    reason=reason,
+                    target_id=request.target_id,
+                    status_code=response.status_code,
+                    error_code=code,
+                )
         super().raise_for_response(request, response)
+
+    @staticmethod
+    def _is_graceful_stop(request: ApiRequest) -> bool:
+        return (
+            request.method == "POST"
+            and request.path.endswith("/stop")
+            and request.params.get("force") == "false"
+        )
+
+    # ---- a graceful stop refused because a stop is already under way ----------------------
+    def stop(self, target_id: str, *, fail_if_not_running: bool = False, **options: Any) -> StopAck:
+        try:
+            return super().stop(target_id, fail_if_not_running=fail_if_not_running, **options)
+        except GracefulStopRefusedError as exc:
+            if exc.reason != "already_stopping":
+                raise
+            ack = self._stop_under_way(exc, self.get_status(target_id), fail_if_not_running, options)
+            if ack is None:
+                ack = super().stop(target_id, **self._forced(exc, options))
+            return ack
+
+    async def astop(
+        self, client: httpx.AsyncClient, target_id: str, *, fail_if_not_running: bool = False, **options: Any
+    ) -> StopAck:
+        try:
+            return await super().astop(client, target_id, fail_if_not_running=fail_if_not_running, **options)
+        except GracefulStopRefusedError as exc:
+            if exc.reason != "already_stopping":
+                raise
+            status = await self.aget_status(client, target_id)
+            ack = self._stop_under_way(exc, status, fail_if_not_running, options)
+            if ack is None:
+                ack = await super().astop(client, target_id, **self._forced(exc, options))
+            return ack
+
+    def _forced(self, error: GracefulStopRefusedError, options: Mapping[str, Any]) -> dict[str, Any]:
+        self.log.warning("Feldera: %s; stopping it forcefully instead", error)
+        return {**options, "force": True, "fallback_reason": error.reason}
+
+    def _stop_under_way(
+        self,
+        error: GracefulStopRefusedError,
+        status: TargetStatus,
+        fail_if_not_running: bool,
+        options: Mapping[str, Any],
+    ) -> StopAck | None:
+        """Older servers refuse a graceful stop of a pipeline that is stopped or stopping (400). Stopped:
+        nothing to stop. Stopping, when the user allowed a forced stop: wait on that stop. Otherwise
+        (e.g. still Provisioning) a forced stop, when allowed; else the refusal, saying what to set."""
+        if status.stopped:
+            return self._not_running(error, status, fail_if_not_running)
+        if not may_force(options):
+            raise error
+        if status.details.get("deployment_desired_status") == "Stopped":
+            self.log.warning(
+                "Feldera: pipeline %r is already stopping (%s); waiting on that stop, not a graceful one",
+                status.target_id,
+                status.raw_state,
+            )
+            return self._accepted(
+                StopAck(
+                    status.target_id,
+                    accepted=False,
+                    message=f"already stopping ({status.raw_state}); waiting on that stop",
+                    options={"force": False},
+                )
+            )
+        return None
+
+    # ---- errors that were there before the stop --------------------------------------------
+    def prior_errors(self, target_ids: Sequence[str]) -> dict[str, str]:
+        """``deployment_error`` stays set until dismissed, and a stop keeps it
+        (``set_deployment_resources_desired_status`` in ``db/operations/pipeline.rs``): the error a
+        pipeline carries before the stop is not the stop's. A permanent failure of this read (an unknown
+        name) is left to the stop to report; a transient one (the manager cannot answer, after the
+        retries) is the stop's failure too: the stop is not sent, and the task may be retried."""
+        return self._read_prior(self._map(self.get_status, list(dict.fromkeys(target_ids))))
+
+    async def aprior_errors(self, client: httpx.AsyncClient, target_ids: Sequence[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(target_ids))
+        return self._read_prior(await self._amap(lambda t: self.aget_status(client, t), ids))
+
+    @staticmethod
+    def _read_prior(results: Sequence[tuple[str, TargetStatus | StopProviderError]]) -> dict[str, str]:
+        transient = {t: r for t, r in results if isinstance(r, StopProviderError) and r.retryable}
+        if transient:
+            raise batch_error("status check before the stop", transient, len(results))
+        return {t: r.error for t, r in results if isinstance(r, TargetStatus) and r.error}

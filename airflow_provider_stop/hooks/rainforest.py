@@ -1,6 +1,9 @@
 """Rainforest API (Traject Data) collections and the sister products' batches.
 
-Facts: ``../shared/api/traject-rainforest.md``.
+Public sources: the Traject Data docs, e.g. https://docs.trajectdata.com/rainforestapi/collections-api/collections/stop,
+.../collections/stop-all, .../collections/get, .../collections/list and
+https://docs.trajectdata.com/rainforestapi/response-codes (SerpWow: https://docs.trajectdata.com/serpwow/batches-api/);
+the SerpWow client (GitHub ``serpwow/google-search-results-python``, ``serpwow/google_search_results.py``).
 
 The API key travels as the ``api_key`` query parameter, so it is in every URL: the shared redactor
 removes it from every message, and requests are described by path only.
@@ -8,7 +11,10 @@ removes it from every message, and requests are described by path only.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +25,7 @@ from airflow_provider_stop.hooks.base import (
     InvalidInputError,
     MalformedResponseError,
     PaymentRequiredError,
+    PermanentStopError,
     StopAck,
     StopProviderError,
     StopRejectedError,
@@ -27,6 +34,7 @@ from airflow_provider_stop.hooks.base import (
     base_url_from_connection,
     connection_extra,
     quote_segment,
+    shared_pacer,
     verify_from_extra,
 )
 
@@ -38,6 +46,29 @@ KNOWN_STATES = STOPPED_STATES | {"queued", "running"}
 RESOURCES = {"collections": "collection", "batches": "batch"}
 _PREFIX = re.compile(r"^(/[A-Za-z0-9_-]+)*$")
 _COUNT = re.compile(r"(\d+)\s+\w+\s+stopped")
+#: The list endpoint's documented limit (docs.trajectdata.com/rainforestapi/collections-api/collections/list).
+LIST_REQUESTS_PER_MINUTE = 60.0
+#: An account holds at most 10,000 collections (collections-api/limits): even at ten a page, more pages
+#: than this means the paging loops.
+MAX_LIST_PAGES = 1000
+#: Answer fields that may carry the paging of ``GET /collections`` (the paging contract is not documented).
+_CURRENT_PAGE_FIELDS = ("current_page", "page")
+_TOTAL_PAGES_FIELDS = ("total_pages", "page_count", "pages")
+
+
+class ListPagingError(PermanentStopError):
+    """The list's paging cannot be followed (the service repeats a page, or pages without end): a
+    stop-all that went on would silently miss collections."""
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
 
 
 class RainforestHook(StopServiceHook):
@@ -46,7 +77,8 @@ class RainforestHook(StopServiceHook):
 
     Connection: ``password`` is the API key. ``host`` defaults to ``https://api.rainforestapi.com``.
     Extras for the sister products: ``resource`` (``collections`` or ``batches``) and ``path_prefix``
-    (``/live`` for SerpWow), e.g. host ``https://api.serpwow.com``, ``batches``, ``/live``.
+    (``/live`` for SerpWow), e.g. host ``https://api.serpwow.com``, ``batches``, ``/live``;
+    ``list_requests_per_minute`` (default 60, the documented limit of the list endpoint).
     """
 
     conn_name_attr = "rainforest_conn_id"
@@ -71,13 +103,23 @@ class RainforestHook(StopServiceHook):
             raise InvalidInputError(
                 f"connection {conn.conn_id!r}: path_prefix must look like '/live', got {prefix!r}"
             )
+        per_minute = extra.get("list_requests_per_minute", LIST_REQUESTS_PER_MINUTE)
+        try:
+            list_rate = float(per_minute)
+        except (TypeError, ValueError):
+            list_rate = math.nan
+        if isinstance(per_minute, bool) or not 0 < list_rate < math.inf:
+            raise InvalidInputError(
+                f"connection {conn.conn_id!r}: list_requests_per_minute must be a positive number, "
+                f"got {per_minute!r}"
+            )
         return ClientConfig(
             base_url=base_url_from_connection(conn, self.default_host) + prefix,
             headers={"User-Agent": "airflow-provider-stop"},
             params={"api_key": conn.password},
             verify=verify_from_extra(extra),
             secrets=(conn.password,),
-            settings={"resource": resource},
+            settings={"resource": resource, "list_requests_per_minute": list_rate},
         )
 
     @property
@@ -92,20 +134,36 @@ class RainforestHook(StopServiceHook):
     def _path(self, *segments: str) -> str:
         return "/" + "/".join([self.resource, *segments])
 
+    def budget_wait(self, request: ApiRequest) -> float:
+        """The list is limited to 60 requests a minute per account: pace every list request of the
+        process (stop-all reads it page by page); other calls have no documented limit."""
+        config = self._config
+        if config is None or request.method != "GET" or request.path != self._path():
+            return 0.0
+        per_second = float(config.settings["list_requests_per_minute"]) / 60.0
+        # one pace per account (a digest of the key: the secret itself is kept nowhere else)
+        account = hashlib.sha256(str(config.params.get("api_key", "")).encode()).hexdigest()[:16]
+        return shared_pacer((type(self).__name__, config.base_url, account, "list"), per_second).reserve()
+
     # ---- answers ----------------------------------------------------------------------------
     def _body(self, response: ApiResponse) -> dict[str, Any]:
-        body = response.json()
-        info = body.get("request_info") if isinstance(body, dict) else None
-        if not isinstance(info, dict):
-            raise MalformedResponseError(f"{self.hook_name}: the response has no request_info")
-        return body
+        """The answer's JSON object. ``request_info`` is optional: only the SerpWow docs and third-party
+        code show it on successful reads, so an answer is judged by the object it must carry."""
+        return self.json_object(response, "the request")
+
+    @staticmethod
+    def _info(body: Mapping[str, Any]) -> Mapping[str, Any]:
+        info = body.get("request_info")
+        return info if isinstance(info, Mapping) else {}
 
     def error_details(self, response: ApiResponse) -> tuple[str, str | None]:
         try:
-            info = self._body(response)["request_info"]
+            info = self._info(self._body(response))
         except MalformedResponseError:
             return super().error_details(response)
-        return str(info.get("message") or f"HTTP {response.status_code}"), None
+        if not info.get("message"):
+            return super().error_details(response)
+        return str(info["message"]), None
 
     def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None:
         if response.status_code == 402:
@@ -115,7 +173,7 @@ class RainforestHook(StopServiceHook):
             )
         super().raise_for_response(request, response)
         try:
-            info = self._body(response)["request_info"]
+            info = self._info(self._body(response))
         except MalformedResponseError:
             return
         if info.get("success") is False:
@@ -135,7 +193,7 @@ class RainforestHook(StopServiceHook):
     def parse_stop_response(
         self, target_id: str, response: ApiResponse, options: Mapping[str, Any]
     ) -> StopAck:
-        message = str(self._body(response)["request_info"].get("message") or "stopped")
+        message = str(self._info(self._body(response)).get("message") or "stopped")
         refunded = True if "refund" in message.lower() and "no refund" not in message.lower() else None
         return StopAck(target_id, message=message, options={"credits_refunded": refunded})
 
@@ -144,7 +202,10 @@ class RainforestHook(StopServiceHook):
 
     def parse_status_response(self, target_id: str, response: ApiResponse) -> TargetStatus:
         body = self._body(response)
-        item = body.get(self.object_key)
+        # ``batch`` for the batches products is inferred (third-party code): ``collection`` is read too
+        item = next(
+            (body[k] for k in (self.object_key, *RESOURCES.values()) if isinstance(body.get(k), dict)), None
+        )
         if not isinstance(item, dict):
             raise MalformedResponseError(
                 f"{self.hook_name}: the answer for {target_id!r} has no {self.object_key}"
@@ -162,24 +223,84 @@ class RainforestHook(StopServiceHook):
         }
         return TargetStatus(target_id, state, state in STOPPED_STATES, None, details)
 
-    def build_list_request(self) -> ApiRequest:
-        # Limited to 60 requests a minute: used once per stop-all, never to poll.
-        return ApiRequest("GET", self._path())
+    def build_list_request(self, page: int | None = None) -> ApiRequest:
+        """Page 1 carries no paging parameter (none is documented); later pages ask ``page=N``."""
+        return ApiRequest("GET", self._path(), params={"page": str(page)} if page and page > 1 else {})
 
     def parse_list_response(self, response: ApiResponse) -> list[TargetStatus]:
-        items = self._body(response).get(self.resource)
+        return self._page_items(self._body(response))
+
+    def _page_items(self, body: Mapping[str, Any]) -> list[TargetStatus]:
+        items = body.get(self.resource)
         if not isinstance(items, list):
             raise MalformedResponseError(f"{self.hook_name}: the list has no {self.resource}")
         return [self._status(str(i.get("id")), i) for i in items if isinstance(i, dict)]
 
+    def next_page(self, body: Mapping[str, Any], page: int) -> int | None:
+        """The page after ``page``, or None. The list's paging is not documented: a ``next_page``
+        (number or URL), or a page count (``total_pages``/``page_count``/``pages``) with the current
+        page (``current_page``/``page``) is followed; an answer with none of them is the whole list."""
+        if "next_page" in body:
+            value = body["next_page"]
+            if isinstance(value, str) and not value.strip().isdigit():
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(value).query)
+                value = query["page"][0] if query.get("page") else None
+            return _as_int(value) if value not in (None, False, "", 0) else None
+        total = next((_as_int(body[f]) for f in _TOTAL_PAGES_FIELDS if f in body), None)
+        if total is None:
+            return None
+        current = next((_as_int(body[f]) for f in _CURRENT_PAGE_FIELDS if f in body), None) or page
+        return current + 1 if current < total else None
+
+    def list_targets(self) -> list[TargetStatus]:
+        """Every collection, page by page. A page that repeats only what was already read, or paging
+        that does not advance, is an error: a stop-all must not silently miss what lies beyond."""
+        statuses: dict[str, TargetStatus] = {}
+        page = 1
+        for _ in range(MAX_LIST_PAGES):
+            body = self.send(self.build_list_request(page), self._body)
+            items = self._page_items(body)
+            fresh = [s for s in items if s.target_id not in statuses]
+            if page > 1 and items and not fresh:
+                raise ListPagingError(
+                    f"{self.hook_name}: page {page} of the {self.resource} list repeats earlier pages "
+                    f"(the service ignored 'page'); cannot read the whole list"
+                )
+            statuses.update((s.target_id, s) for s in fresh)
+            following = self.next_page(body, page)
+            if following is None or not items:
+                return list(statuses.values())
+            if following <= page:
+                raise ListPagingError(
+                    f"{self.hook_name}: the {self.resource} list names page {following} after page {page}"
+                )
+            self.log.info("%s: reading page %d of the %s list", self.hook_name, following, self.resource)
+            page = following
+        raise ListPagingError(
+            f"{self.hook_name}: the {self.resource} list has more than {MAX_LIST_PAGES} pages"
+        )
+
     def build_test_request(self) -> ApiRequest:
         return self.build_list_request()
 
-    # ---- stop-all: one call --------------------------------------------------------------
-    def stop_all_targets(self, target_ids: Sequence[str], **options: Any) -> dict[str, StopAck]:
-        """``GET /collections/stopall`` once; ``target_ids`` are those listed as queued or running."""
+    # ---- stop-all: one call, only when nothing was filtered -------------------------------
+    def stop_all_targets(
+        self, target_ids: Sequence[str], *, filtered: bool = True, **options: Any
+    ) -> dict[str, StopAck]:
+        """Unfiltered: ``GET /collections/stopall`` once (it stops every queued or running collection
+        of the account, and takes no filter). Filtered: each match by id, so nothing else is stopped."""
+        if filtered:
+            self.log.info(
+                "%s: the list was filtered: stopping the %d match(es) one by one, not with stopall",
+                self.hook_name,
+                len(target_ids),
+            )
+            return self.stop_many(target_ids, **options)
         response = self.send(ApiRequest("GET", self._path("stopall")))
-        message = str(self._body(response)["request_info"].get("message") or "")
+        try:
+            message = str(self._info(self._body(response)).get("message") or "")
+        except MalformedResponseError:
+            message = ""
         match = _COUNT.search(message)
         count = int(match.group(1)) if match else None
         self.log.info(

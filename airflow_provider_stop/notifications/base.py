@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import BaseNotifier
 
@@ -14,7 +16,7 @@ from airflow_provider_stop.hooks.base import (
     TargetStatus,
     validate_positive_number,
 )
-from airflow_provider_stop.operators.base import ServiceBinding
+from airflow_provider_stop.operators.base import ServiceBinding, mark_prior_errors
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -27,7 +29,9 @@ class StopNotifierBase(ServiceBinding, BaseNotifier):
     Stop targets when called; never raises (a callback that raises hides the original failure).
 
     What it did is logged and kept in ``self.result``: ``{"stopped": {id: status}, "error": str | None}``.
-    ``async_notify`` returns the same dict, which the triggerer records for a DeadlineAlert.
+    ``async_notify`` returns the same dict; awaiting the notifier (what Airflow's ``CallbackTrigger`` does
+    for a DeadlineAlert) returns it as JSON text, because the triggerer stores that value in
+    ``callback.output``, a text column: a dict there crashes the triggerer.
     """
 
     def __init__(
@@ -76,6 +80,7 @@ class StopNotifierBase(ServiceBinding, BaseNotifier):
         try:
             target_ids = self.target_ids()
             hook = self.make_hook()
+            prior = hook.prior_errors(target_ids) if self.wait_for_completion else {}
             acks = hook.stop_many(
                 target_ids, fail_if_not_running=self.fail_if_not_running, **self.stop_options()
             )
@@ -84,10 +89,15 @@ class StopNotifierBase(ServiceBinding, BaseNotifier):
                 statuses = hook.wait_until_stopped(
                     target_ids, poll_interval=self.poll_interval, deadline=time.time() + self.timeout
                 )
+                statuses = self.review_statuses(mark_prior_errors(statuses, prior))
         except Exception as exc:
             self._failure(hook, exc, statuses)
             return
         self._report(statuses, None)
+
+    def __await__(self) -> Generator[Any, None, str]:  # type: ignore[override]
+        result = yield from cast("Generator[Any, None, Any]", super().__await__())
+        return json.dumps(result, default=str)
 
     async def async_notify(self, context: Context) -> dict[str, Any]:  # type: ignore[override]
         hook: StopServiceHook | None = None
@@ -96,6 +106,7 @@ class StopNotifierBase(ServiceBinding, BaseNotifier):
             target_ids = self.target_ids()
             hook = self.make_hook()
             async with hook.async_client() as client:
+                prior = await hook.aprior_errors(client, target_ids) if self.wait_for_completion else {}
                 acks = await hook.astop_many(
                     client, target_ids, fail_if_not_running=self.fail_if_not_running, **self.stop_options()
                 )
@@ -107,6 +118,7 @@ class StopNotifierBase(ServiceBinding, BaseNotifier):
                         poll_interval=self.poll_interval,
                         deadline=time.time() + self.timeout,
                     )
+                    statuses = self.review_statuses(mark_prior_errors(statuses, prior))
         except Exception as exc:
             return self._failure(hook, exc, statuses)
         return self._report(statuses, None)

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_stop.notifications.base import StopNotifierBase
-from airflow_provider_stop.operators.dataforseo import DataForSeoBinding
+from airflow_provider_stop.operators.dataforseo import DEFAULT_QUEUED_GRACE, DataForSeoBinding
 
 
 class DataForSeoStopOnPageTasksNotifier(DataForSeoBinding, StopNotifierBase):
-    """Force-stop crawl tasks when a task fails or a deadline is missed; logs what it did, never raises."""
+    """Force-stop crawl tasks when a task fails or a deadline is missed; logs what it did, never raises.
+
+    A task that had already finished counts as stopped; with ``wait_for_completion=True`` one still
+    queued ``queued_grace`` seconds into the wait is taken for stopped (never started).
+    """
 
     template_fields = ("crawl_task_ids", "dataforseo_conn_id")
 
@@ -18,8 +22,10 @@ class DataForSeoStopOnPageTasksNotifier(DataForSeoBinding, StopNotifierBase):
         *,
         crawl_task_ids: str | list[str],
         dataforseo_conn_id: str = "dataforseo_default",
+        queued_grace: float | None = DEFAULT_QUEUED_GRACE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.crawl_task_ids = crawl_task_ids
         self.dataforseo_conn_id = dataforseo_conn_id
+        self.set_queued_grace(queued_grace)

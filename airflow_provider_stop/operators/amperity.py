@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
@@ -42,18 +43,34 @@ class AmperityStopWorkflowRunOperator(AmperityBinding, StopOperatorBase):
 
 class AmperityStopAllWorkflowRunsOperator(AmperityBinding, StopAllOperatorBase):
     """
-    List the runs that are scheduled, running or paused (``next_token`` pages) and stop each one;
-    optionally only runs of one ``workflow_type`` (the API's ``type`` filter) or whose name or id
-    matches ``name_pattern`` (a glob). For the nightly teardown.
+    List the runs created in the last ``lookback`` (every ``next_token`` page), keep those whose
+    ``state`` is not terminal, and stop each one by id; optionally only runs of one ``workflow_type``
+    (the API's ``type`` filter) or whose name or id matches ``name_pattern`` (a glob). For the nightly
+    teardown.
+
+    The list is filtered on the server only by documented parameters (``created_from``, ``type``);
+    the state is judged here, so an unknown filter value can neither fail the task nor match nothing.
+
+    :param lookback: how far back to look for runs, by creation time (seconds or a ``timedelta``;
+        default 7 days, at most 366). A run created before the window is not seen, so not stopped.
     """
 
     list_filter = "workflow_type"
     template_fields = ("name_pattern", "workflow_type", "amperity_conn_id")
 
     def __init__(
-        self, *, workflow_type: str | None = None, amperity_conn_id: str = "amperity_default", **kwargs: Any
+        self,
+        *,
+        workflow_type: str | None = None,
+        lookback: float | timedelta = timedelta(days=7),
+        amperity_conn_id: str = "amperity_default",
+        **kwargs: Any,
     ) -> None:
+        from airflow_provider_stop.hooks.amperity import validate_lookback
+
         super().__init__(**kwargs)
         self.workflow_type = self.optional_filter(workflow_type, "workflow_type")
+        self.lookback = validate_lookback(lookback)
+        self.hook_params = {**self.hook_params, "lookback": self.lookback}
         self.amperity_conn_id = amperity_conn_id
         self.check_parameters()

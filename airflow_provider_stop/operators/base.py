@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator
 
@@ -35,11 +35,37 @@ if TYPE_CHECKING:
 DEFERRAL_GRACE_SECONDS = 120.0
 
 
+#: The Airflow config section of this provider's deployment-wide settings.
+CONFIG_SECTION = "stop_provider"
+#: Defaults of ``[stop_provider] wait_before_defer`` and ``trigger_min_delay`` (seconds); see
+#: ``defer_settings``.
+WAIT_BEFORE_DEFER_SECONDS = 5.0
+TRIGGER_MIN_DELAY_SECONDS = 10.0
+
+
 def default_deferrable() -> bool:
     """Airflow's ``[operators] default_deferrable`` setting."""
     from airflow.sdk.configuration import conf
 
     return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def defer_settings() -> tuple[float, float]:
+    """
+    ``(wait_before_defer, trigger_min_delay)`` from ``[stop_provider]``, in seconds.
+
+    Airflow (3.2 to 3.3 at least: apache/airflow issues 66374, 67287, 71580) fails a deferred task
+    when its trigger fires before the scheduler has processed the executor's "success" for the
+    deferring worker: the stale event then meets a task that is queued or running again. So a task
+    first waits on the worker for up to ``wait_before_defer`` (a fast stop finishes there, with no
+    deferral at all), and a trigger never fires sooner than ``trigger_min_delay`` after the deferral.
+    """
+    from airflow.sdk.configuration import conf
+
+    return (
+        max(0.0, conf.getfloat(CONFIG_SECTION, "wait_before_defer", fallback=WAIT_BEFORE_DEFER_SECONDS)),
+        max(0.0, conf.getfloat(CONFIG_SECTION, "trigger_min_delay", fallback=TRIGGER_MIN_DELAY_SECONDS)),
+    )
 
 
 def is_templated(value: Any) -> bool:
@@ -78,6 +104,11 @@ class ServiceBinding:
         """The service's own stop parameters (e.g. Feldera's ``force``)."""
         return {}
 
+    def review_statuses(self, statuses: Mapping[str, TargetStatus]) -> dict[str, TargetStatus]:
+        """Final statuses as the service's task class reports them (e.g. a graceful stop that ended
+        forced); called after earlier errors are set apart, before errors fail the task."""
+        return dict(statuses)
+
     def wait_trigger(
         self,
         target_ids: Sequence[str],
@@ -95,6 +126,7 @@ class ServiceBinding:
             deadline=deadline,
             hook_params=self.hook_params,
             resume=resume,
+            not_before=time.time() + defer_settings()[1],
         )
 
     def check_parameters(self) -> None:
@@ -138,6 +170,26 @@ def check_stop_errors(service: str, noun: str, statuses: Mapping[str, TargetStat
         lines = [f"{service}: {len(failed)} {noun}(s) stopped with an error:"]
         lines += [f"  - {t!r} ({s.raw_state}): {s.error}" for t, s in failed.items()]
         raise StopFailedError("\n".join(lines), target_id=next(iter(failed)))
+
+
+def mark_prior_errors(
+    statuses: Mapping[str, TargetStatus], prior: Mapping[str, str]
+) -> dict[str, TargetStatus]:
+    """An error a target already reported before the stop is not the stop's: it moves to
+    ``details["prior_error"]``; an error the stop produced stays in ``error``."""
+    marked: dict[str, TargetStatus] = {}
+    for tid, status in statuses.items():
+        before = prior.get(tid)
+        if before:
+            status = TargetStatus(
+                status.target_id,
+                status.raw_state,
+                status.stopped,
+                None if status.error == before else status.error,
+                {**status.details, "prior_error": before},
+            )
+        marked[tid] = status
+    return marked
 
 
 class StopOperatorBase(ServiceBinding, BaseOperator):
@@ -188,6 +240,8 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         self.fail_on_partial_failure = fail_on_partial_failure
         self.escalate_after = validate_positive_number(escalate_after, self.escalation_param, allow_none=True)
         self.hook_params = dict(hook_params or {})
+        #: Errors targets reported before the stop (``hook.prior_errors``), kept through deferral.
+        self._prior_errors: dict[str, str] = {}
 
     # ---- what a service may change ---------------------------------------------------------
     def escalation_options(self) -> dict[str, Any] | None:
@@ -217,8 +271,42 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             else None
         )
         if self.deferrable:
-            self._defer(target_ids, deadline, escalate_at, done={}, failed=failed)
+            return self._hand_over(hook, target_ids, deadline, escalate_at, done={}, failed=failed)
         return self._wait_in_place(hook, target_ids, deadline, escalate_at, failed)
+
+    def _hand_over(
+        self,
+        hook: StopServiceHook,
+        target_ids: list[str],
+        deadline: float,
+        escalate_at: float | None,
+        done: dict[str, Any],
+        failed: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Finish on the worker if every target stops within ``wait_before_defer``; else defer the rest."""
+        statuses, pending = self._wait_before_defer(hook, target_ids, deadline, escalate_at)
+        done = {**done, **{t: s.to_dict() for t, s in statuses.items() if t not in pending}}
+        if not pending:
+            return self._finish({t: TargetStatus.from_dict(s) for t, s in done.items()}, failed)
+        self._defer(pending, deadline, escalate_at, done=done, failed=failed)
+
+    def _wait_before_defer(
+        self, hook: StopServiceHook, target_ids: list[str], deadline: float, escalate_at: float | None
+    ) -> tuple[dict[str, TargetStatus], list[str]]:
+        """Wait on the worker up to ``[stop_provider] wait_before_defer``: a stop that is already done
+        needs no triggerer (and is safe from Airflow's race with a trigger that fires at once)."""
+        window = min(defer_settings()[0], self._phase_deadline(deadline, escalate_at) - time.time())
+        if window <= 0:
+            return {}, target_ids
+        try:
+            statuses = hook.wait_until_stopped(
+                target_ids, poll_interval=min(self.poll_interval, 1.0), deadline=time.time() + window
+            )
+        except StopTimeoutError as exc:
+            self.log.info("Still running after %.1fs on the worker: deferring %s", window, exc.pending)
+            return exc.statuses, exc.pending
+        self.log.info("All stopped within %.1fs of the stop: finishing on the worker, no deferral.", window)
+        return statuses, []
 
     def send_stops(self, hook: StopServiceHook, target_ids: list[str]) -> dict[str, StopAck]:
         return hook.stop_many(target_ids, fail_if_not_running=self.fail_if_not_running, **self.stop_options())
@@ -227,6 +315,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         self, hook: StopServiceHook, target_ids: list[str]
     ) -> tuple[dict[str, StopAck], dict[str, Any]]:
         """Stop all; with ``fail_on_partial_failure=False`` go on with those accepted, reporting the rest."""
+        self._prior_errors = hook.prior_errors(target_ids) if self.wait_for_completion else {}
         try:
             acks = self.send_stops(hook, target_ids)
         except BatchStopError as exc:
@@ -283,10 +372,11 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         escalate_at: float | None,
         done: dict[str, Any],
         failed: dict[str, Any],
-    ) -> None:
+    ) -> NoReturn:
         phase_deadline = self._phase_deadline(deadline, escalate_at)
         # The state travels in the trigger's events, not only in defer kwargs: dag.test() drops those.
         resume = {"deadline": deadline, "escalate_at": escalate_at, "done": done, "failed": failed}
+        resume["prior_errors"] = self._prior_errors
         self.defer(
             trigger=self.wait_trigger(target_ids, self.poll_interval, phase_deadline, resume),
             method_name="execute_complete",
@@ -302,9 +392,11 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         escalate_at: float | None = None,
         done: dict[str, Any] | None = None,
         failed: dict[str, Any] | None = None,
+        prior_errors: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Resume on the worker after the trigger: finish, escalate and defer again, or fail."""
         resume = event.get("resume") or {}
+        self._prior_errors = resume.get("prior_errors", prior_errors) or {}
         deadline = resume.get("deadline", deadline)
         escalate_at = resume.get("escalate_at", escalate_at)
         done = resume.get("done", done)
@@ -322,15 +414,17 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             and escalate_at < deadline
         ):
             pending = list(event.get("pending") or [])
-            self._escalate(self.make_hook(), pending)
+            hook = self.make_hook()
+            self._escalate(hook, pending)
             stopped = {t: s.to_dict() for t, s in statuses.items() if t not in pending}
-            self._defer(pending, deadline, None, done=stopped, failed=failed)
+            return self._hand_over(hook, pending, deadline, None, done=stopped, failed=failed)
         raise_from_event(event)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _finish(self, statuses: Mapping[str, TargetStatus], failed: Mapping[str, Any]) -> dict[str, Any]:
         """Check and return the final statuses; targets whose stop failed are reported with the error."""
         hook_cls_name = self.hook_class_path.rsplit(".", 1)[-1].removesuffix("Hook")
+        statuses = self.review_statuses(mark_prior_errors(statuses, self._prior_errors))
         if self.fail_on_stop_error:
             check_stop_errors(hook_cls_name, self.target_field, statuses)
         self.log.info("All stopped: %s", ", ".join(f"{t}={s.raw_state}" for t, s in statuses.items()))
@@ -370,8 +464,13 @@ class StopAllOperatorBase(StopOperatorBase):
         if not is_templated(getattr(self, self.conn_id_field)):
             self.conn_id()
 
+    def filtered(self) -> bool:
+        """True when the list was narrowed (``name_pattern`` or the list filter): the hook then stops
+        the matches by id, never with a service-wide stop that would reach the others too."""
+        return bool(self.name_pattern) or bool(self.list_filter and getattr(self, self.list_filter))
+
     def send_stops(self, hook: StopServiceHook, target_ids: list[str]) -> dict[str, StopAck]:
-        return hook.stop_all_targets(target_ids, **self.stop_options())
+        return hook.stop_all_targets(target_ids, filtered=self.filtered(), **self.stop_options())
 
     def resolve_targets(self, hook: StopServiceHook) -> list[str]:
         running = hook.running_targets(self.name_pattern or None)

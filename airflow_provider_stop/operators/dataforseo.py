@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_stop.hooks.base import validate_positive_number
 from airflow_provider_stop.operators.base import ServiceBinding, StopOperatorBase
+
+#: Default ``queued_grace`` of the operator and the notifier (seconds).
+DEFAULT_QUEUED_GRACE = 300.0
 
 
 class DataForSeoBinding(ServiceBinding):
@@ -13,6 +17,13 @@ class DataForSeoBinding(ServiceBinding):
     hook_class_path = "airflow_provider_stop.hooks.dataforseo.DataForSeoHook"
     target_field = "crawl_task_ids"
     conn_id_field = "dataforseo_conn_id"
+
+    hook_params: dict[str, Any]
+
+    def set_queued_grace(self, queued_grace: float | None) -> None:
+        """Hand ``queued_grace`` to the hook (and so to the trigger, which rebuilds the hook)."""
+        grace = validate_positive_number(queued_grace, "queued_grace", allow_none=True)
+        self.hook_params = {**self.hook_params, "queued_grace": grace}
 
 
 class DataForSeoStopOnPageTasksOperator(DataForSeoBinding, StopOperatorBase):
@@ -24,8 +35,17 @@ class DataForSeoStopOnPageTasksOperator(DataForSeoBinding, StopOperatorBase):
     and ``details.cost``. ``fail_on_partial_failure=False`` keeps going when some ids fail (unknown id,
     …) and reports those with their error.
 
+    An id force_stop refuses with a task code is checked with a summary read: a task that had already
+    finished is success (unless ``fail_if_not_running=True``); one still queued counts as stopped once
+    it is still queued ``queued_grace`` seconds into the wait (``raw_state`` ``in_queue``,
+    ``details.never_started``). ``escalate_after`` sends force_stop once more to tasks still running
+    then (e.g. a queued task that started crawling after all).
+
     :param crawl_task_ids: one id or a list (templated).
     :param dataforseo_conn_id: the DataForSEO connection.
+    :param queued_grace: seconds a task may still be reported queued during the wait before it is
+        taken for stopped (never started); ``None`` waits for ``finished`` however long (up to
+        ``timeout``). Default 300.
     """
 
     template_fields = ("crawl_task_ids", "dataforseo_conn_id")
@@ -35,9 +55,15 @@ class DataForSeoStopOnPageTasksOperator(DataForSeoBinding, StopOperatorBase):
         *,
         crawl_task_ids: str | list[str],
         dataforseo_conn_id: str = "dataforseo_default",
+        queued_grace: float | None = DEFAULT_QUEUED_GRACE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.crawl_task_ids = crawl_task_ids
         self.dataforseo_conn_id = dataforseo_conn_id
+        self.set_queued_grace(queued_grace)
         self.check_parameters()
+
+    def escalation_options(self) -> dict[str, Any] | None:
+        """force_stop has no stronger form: ``escalate_after`` sends it again to what still runs."""
+        return {}

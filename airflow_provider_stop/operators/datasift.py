@@ -17,7 +17,11 @@ class DataSiftBinding(ServiceBinding):
 
 class DataSiftStopSourceOperator(DataSiftBinding, StopOperatorBase):
     """
-    ``PUT /v1.6/source/stop`` each source and wait until ``GET /v1.6/source/get`` says ``stopped``.
+    Stop each source (``/v1.6/source/stop``) and wait until ``GET /v1.6/source/get`` says ``stopped``.
+
+    The stop form follows the connection's ``stop_form``: by default whichever the server takes (PUT
+    with a form body as documented, or POST with a JSON body as the official clients send; the other
+    is tried once on 400/404/405 and remembered for the host).
 
     A 409 (not in a stoppable state) is confirmed with a GET and is success when the source is
     stopped, unless ``fail_if_not_running=True``. The hook waits for the credit budget to reset rather
@@ -40,7 +44,8 @@ class DataSiftStopSourceOperator(DataSiftBinding, StopOperatorBase):
 
 
 class DataSiftStopAllSourcesOperator(DataSiftBinding, StopAllOperatorBase):
-    """Page through every source and stop each running one, optionally only of one ``source_type``."""
+    """Page through every source and stop each running one by id, optionally only of one
+    ``source_type`` or whose name or id matches ``name_pattern`` (DataSift has no bulk stop)."""
 
     list_filter = "source_type"
     template_fields = ("name_pattern", "source_type", "datasift_conn_id")

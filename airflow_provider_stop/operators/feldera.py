@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_stop.hooks.base import TargetStatus
 from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
 
 
@@ -21,8 +23,39 @@ class FelderaStopOptions(FelderaBinding):
     force: bool
     fallback_to_force: bool
 
+    def may_force(self) -> bool:
+        """The user allowed a forced stop when a graceful one cannot be done."""
+        return bool(self.fallback_to_force) or getattr(self, "force_after", None) is not None
+
     def stop_options(self) -> dict[str, Any]:
-        return {"force": self.force, "fallback_to_force": self.fallback_to_force}
+        # force_after reaches the hook too: a graceful stop Feldera refuses because of the pipeline's
+        # state (Unavailable, no storage, already stopping) is then forced at once.
+        return {
+            "force": self.force,
+            "fallback_to_force": self.fallback_to_force,
+            "force_after": getattr(self, "force_after", None),
+        }
+
+    def review_statuses(self, statuses: Mapping[str, TargetStatus]) -> dict[str, TargetStatus]:
+        """A graceful stop whose checkpoint fails ends Stopped with the error set: Feldera stopped the
+        pipeline forcefully (the stop operation in openapi.json). Say so; with ``fallback_to_force`` or
+        ``force_after`` the user accepted that, so it is reported, not failed."""
+        if self.force:
+            return dict(statuses)
+        reviewed: dict[str, TargetStatus] = {}
+        for tid, status in statuses.items():
+            if status.stopped and status.error:
+                details = {**status.details, "fell_back_to_force": True, "graceful_stop_error": status.error}
+                error: str | None = (
+                    None
+                    if self.may_force()
+                    else f"{status.error} (the graceful stop failed, so Feldera stopped the pipeline "
+                    "forcefully: progress since the last checkpoint is lost; set fallback_to_force=True "
+                    "or force_after to accept that)"
+                )
+                status = TargetStatus(status.target_id, status.raw_state, True, error, details)
+            reviewed[tid] = status
+        return reviewed
 
     def escalation_options(self) -> dict[str, Any] | None:
         # A forced stop cannot be escalated further.
@@ -35,8 +68,11 @@ class FelderaStopPipelineOperator(FelderaStopOptions, StopOperatorBase):
 
     :param pipeline_name: a name or a list of names (templated).
     :param force: ``False`` checkpoints first (Enterprise only); ``True`` deprovisions at once.
-    :param force_after: seconds after which a graceful stop still not Stopped is forced.
-    :param fallback_to_force: on an open-source server (graceful stop → 501), force instead of failing.
+    :param force_after: seconds after which a graceful stop still not Stopped is forced; a graceful stop
+        Feldera refuses outright (Unavailable, no storage, already stopping) is forced at once.
+    :param fallback_to_force: force instead of failing when Feldera refuses a graceful stop: on an
+        open-source server (501), or because of the pipeline's state (Unavailable, no storage, already
+        stopping).
     :param feldera_conn_id: the Feldera connection.
     """
 

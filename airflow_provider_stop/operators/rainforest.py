@@ -40,11 +40,15 @@ class RainforestStopCollectionOperator(RainforestBinding, StopOperatorBase):
 
 class RainforestStopAllCollectionsOperator(RainforestBinding, StopAllOperatorBase):
     """
-    ``GET /collections/stopall``: stop every queued or running collection with one call.
+    Stop every queued or running collection, or only those whose name or id matches ``name_pattern``.
 
-    The list is read once first (it is limited to 60 requests a minute) to know which collections to
-    wait for; waiting then polls each with ``GET /collections/{id}``. Returns per id the final status;
-    ``details.stop_options.stopped_count`` is the count the API reported.
+    The list (``GET /collections``, limited to 60 requests a minute and paced to it) is read page by
+    page to know which collections to stop and wait for. Without ``name_pattern``: one
+    ``GET /collections/stopall`` (it stops everything queued or running on the account). With it:
+    each match is stopped by id (``GET /collections/{id}/stop``), since ``stopall`` takes no filter
+    and would stop the others too. Waiting polls each with ``GET /collections/{id}``. Returns per id
+    the final status; after ``stopall``, ``details.stop_options.stopped_count`` is the count the API
+    reported.
     """
 
     target_field = "name_pattern"

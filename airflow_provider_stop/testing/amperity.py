@@ -1,15 +1,22 @@
-"""Amperity workflow-run emulator, faithful to ``../shared/api/amperity.md``.
+"""Amperity workflow-run emulator, faithful to https://docs.amperity.com/api/ and its OpenAPI spec
+(``amperity/amperity-docs``, ``downloads/openapi/control-plane-2024-04-01-openapi.json``).
 
-The OAuth client-credentials token endpoint, bearer auth (401 / 403), the required ``amperity-tenant``
-and ``api-version`` headers, runs that go scheduled → running → succeeded on their own and
-canceling → canceled when stopped, ``/stop`` and the legacy ``:stop``, the paginated list, the
-``{"status", "message"}`` error body and the 10 requests-per-second limit. Every unconfirmed fact
-is a setting.
+The OAuth client-credentials token endpoint (on the tenant's host, as documented), bearer auth
+(401 / 403), the required ``amperity-tenant`` and ``api-version`` headers, runs that go scheduled →
+running → succeeded on their own and canceling → canceled when stopped, ``/stop`` and the legacy
+``:stop``, the paginated list with its documented filters, the ``{"status", "message"}`` error body
+and the 10 requests-per-second limit.
+
+Strict by default, as the documented contract: an undocumented query parameter or value (a list
+``state`` other than the documented ones, a ``view`` outside its enum, a malformed timestamp) is a
+400, a wrong method a 405, a missing required header a 400 (or 401), all in the documented error
+shape. Leniency is a setting (``lenient_query``), and every unconfirmed fact is a setting too.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import threading
 import time
@@ -25,6 +32,21 @@ from starlette.routing import Route
 from airflow_provider_stop.testing.base import Emulator, SlidingWindow, read_json, unquote
 
 TERMINAL = ("succeeded", "failed", "canceled")
+#: The list's documented ``state`` filter values (spec ``list-workflows``: Started, In progress,
+#: Stopping, Stopped, Succeeded; example ``succeeded``), lower-cased, and the states each matches here.
+DOCUMENTED_STATE_FILTERS = {
+    "started": ("running",),
+    "in progress": ("running",),
+    "stopping": ("canceling",),
+    "stopped": ("canceled",),
+    "succeeded": ("succeeded",),
+}
+LIST_PARAMS = frozenset(
+    {"limit", "next_token", "with_total", "created_from", "created_to", "ended_from", "ended_to"}
+    | {"state", "type", "api_version"}
+)
+#: Shared region hosts (tenant in a header), as opposed to ``<tenant>.amperity.com``.
+SHARED_HOSTS = frozenset({"app.amperity.com", "app-aws-apse2.amperity.com"})
 CANCEL_ERROR = {
     "attribution": "customer",
     "type": "amperity.workflow.workflow.repository.core/cancel",
@@ -43,8 +65,18 @@ class AmperitySettings:
     api_version: str = "2024-04-01"
     #: Missing or unsupported ``api-version``: 400 (versioning page) or 401 (responses page).
     bad_version_status: int = 400
-    #: Whether ``X-Amperity-Tenant`` is accepted in place of ``amperity-tenant`` (inferred).
-    accept_x_tenant_alias: bool = True
+    #: Whether API calls accept ``X-Amperity-Tenant`` in place of ``amperity-tenant`` (inferred from
+    #: third-party code; the spec names only ``amperity-tenant``). The token request's documented
+    #: header is ``X-Amperity-Tenant`` and is always accepted there.
+    accept_x_tenant_alias: bool = False
+    #: A list ``state`` filter value the spec does not document (e.g. ``running``): ``reject`` (400),
+    #: ``ignore`` (the filter is dropped) or ``match_nothing`` (an empty list). Unconfirmed.
+    unknown_state_filter: str = "reject"
+    #: Accept undocumented query parameters and values instead of answering 400.
+    lenient_query: bool = False
+    #: Whether the shared region host (``app.amperity.com``) also serves the token endpoint; the
+    #: documentation shows it only on the tenant's own host (unconfirmed, so 404 by default).
+    token_on_shared_host: bool = False
     scheduled_seconds: float = 0.0
     run_seconds: float = 3600.0
     #: Seconds a stopped run spends in ``canceling`` before ``canceled`` (0: canceled at once).
@@ -99,6 +131,8 @@ class AmperityEmulator(Emulator):
         self.tokens: dict[str, float] = {}
         #: "slash" or "colon" for every stop received, in order.
         self.stop_forms: list[str] = []
+        #: ``(Host header, path)`` of every token request received, in order.
+        self.token_requests: list[tuple[str, str]] = []
         self._window = SlidingWindow(1.0)
         #: Requests answered 429 by the rate limit (not counting injected faults).
         self.rate_limited = 0
@@ -201,11 +235,23 @@ class AmperityEmulator(Emulator):
             response.headers["Retry-After"] = self.settings.rate_limit_retry_after
         return response
 
-    def _tenant(self, request: Request) -> str | None:
+    def _tenant(self, request: Request, alias: bool | None = None) -> str | None:
         tenant = request.headers.get("amperity-tenant")
-        if tenant is None and self.settings.accept_x_tenant_alias:
+        if tenant is None and (self.settings.accept_x_tenant_alias if alias is None else alias):
             tenant = request.headers.get("x-amperity-tenant")
         return tenant
+
+    def _bad_query(self, request: Request, allowed: frozenset[str]) -> Response | None:
+        """400 for a query parameter the operation does not document (unless ``lenient_query``)."""
+        if self.settings.lenient_query:
+            return None
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            return self.error_response(400, f"Unknown query parameter(s): {', '.join(unknown)}", "")
+        return None
+
+    def method_not_allowed(self, request: Request) -> Response:
+        return self.error_response(405, f"Method {request.method} not allowed", "")
 
     def _guard(self, request: Request) -> Response | None:
         """Rate limit, api-version, bearer token, tenant: what every API call must pass."""
@@ -240,10 +286,15 @@ class AmperityEmulator(Emulator):
         return run
 
     async def handle_token(self, request: Request) -> Response:
+        host = request.headers.get("host", "")
+        with self._state_lock:
+            self.token_requests.append((host, request.url.path))
         if limited := self._rate_limited():
             return limited
-        form = await request.form()
         s = self.settings
+        if host.split(":")[0].lower() in SHARED_HOSTS and not s.token_on_shared_host:
+            return self.error_response(404, "Not found", "")
+        form = await request.form()
         if form.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         if form.get("client_id") != s.client_id or form.get("client_secret") != s.client_secret:
@@ -251,7 +302,7 @@ class AmperityEmulator(Emulator):
                 {"error": "invalid_client", "error_description": "Client authentication failed"},
                 status_code=401,
             )
-        if self._tenant(request) != s.tenant:
+        if self._tenant(request, alias=True) != s.tenant:  # documented: X-Amperity-Tenant
             return JSONResponse({"error": "invalid_request", "error_description": "unknown tenant"}, 400)
         token = secrets.token_urlsafe(24)
         with self._state_lock:
@@ -279,7 +330,7 @@ class AmperityEmulator(Emulator):
             return JSONResponse(self._json(run, now))
 
     async def handle_stop(self, request: Request) -> Response:
-        if err := self._guard(request):
+        if err := self._guard(request) or self._bad_query(request, frozenset({"api_version"})):
             return err
         return self._stop(request.path_params["id"], "slash")
 
@@ -288,23 +339,30 @@ class AmperityEmulator(Emulator):
         if err := self._guard(request):
             return err
         raw_id = request.path_params["id"]
+        allowed = frozenset({"api_version"} if raw_id.endswith(":stop") else {"api_version", "view"})
+        if err := self._bad_query(request, allowed):
+            return err
         if raw_id.endswith(":stop"):
             if not self.settings.legacy_colon_stop:
                 return self.error_response(404, "Not found", "")
             return self._stop(raw_id[: -len(":stop")], "colon")
         if request.method != "GET":
-            return self.error_response(405, "Method not allowed", "")
+            return self.method_not_allowed(request)
+        view = request.query_params.get("view", "overview")
+        if view not in ("overview", "verbose") and not self.settings.lenient_query:
+            return self.error_response(400, f"Invalid view {view!r}: overview or verbose", "")
         with self._state_lock:
             run = self._lookup(raw_id)
             if isinstance(run, Response):
                 return run
-            verbose = request.query_params.get("view") == "verbose"
+            verbose = view == "verbose"
             return JSONResponse(self._json(run, time.time(), verbose))
 
     async def handle_list(self, request: Request) -> Response:
-        if err := self._guard(request):
+        if err := self._guard(request) or self._bad_query(request, LIST_PARAMS):
             return err
         q = request.query_params
+        lenient = self.settings.lenient_query
         try:
             limit = min(int(q.get("limit", "100")), self.settings.page_size)
             offset = int(base64.urlsafe_b64decode(q["next_token"]).decode()) if "next_token" in q else 0
@@ -312,14 +370,40 @@ class AmperityEmulator(Emulator):
             return self.error_response(400, "Invalid limit or next_token", "")
         if limit < 1:
             return self.error_response(400, "limit must be positive", "")
+        if q.get("with_total", "false") not in ("true", "false") and not lenient:
+            return self.error_response(400, "with_total must be true or false", "")
+        window: dict[str, float] = {}
+        for name in ("created_from", "created_to", "ended_from", "ended_to"):
+            if name in q:
+                parsed = parse_iso(q[name])
+                if parsed is None:
+                    return self.error_response(400, f"Invalid ISO-8601 timestamp for {name}: {q[name]!r}", "")
+                window[name] = parsed
         now = time.time()
         with self._state_lock:
-            items = [self._json(r, now, verbose=False) for r in self.runs.values()]
+            runs = list(self.runs.values())
+            items = [(r, self._json(r, now, verbose=False)) for r in runs]
+        items = [(r, i) for r, i in items if _in_window(r.created_at, window, "created")]
+        items = [
+            (r, i)
+            for r, i in items
+            if not ({"ended_from", "ended_to"} & set(window))  # runs without ended_at are left out
+            or ("ended_at" in i and _in_window(parse_iso(i["ended_at"]) or 0.0, window, "ended"))
+        ]
         if "state" in q:
-            items = [i for i in items if i["state"].lower() == q["state"].lower()]
+            wanted = normalize(q["state"])
+            if wanted in DOCUMENTED_STATE_FILTERS:
+                states = DOCUMENTED_STATE_FILTERS[wanted]
+                items = [(r, i) for r, i in items if self._state(r, now) in states]
+            elif self.settings.unknown_state_filter == "reject" and not lenient:
+                documented = "Started, In progress, Stopping, Stopped, Succeeded"
+                return self.error_response(400, f"Invalid state {q['state']!r}; one of {documented}", "")
+            elif self.settings.unknown_state_filter == "match_nothing":
+                items = []
+            # "ignore": the filter is dropped
         if "type" in q:
-            items = [i for i in items if i["type"] == q["type"]]
-        page = items[offset : offset + limit]
+            items = [(r, i) for r, i in items if i["type"] == q["type"]]
+        page = [i for _, i in items[offset : offset + limit]]
         body: dict[str, Any] = {"data": page}
         if offset + limit < len(items):
             body["next_token"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
@@ -337,10 +421,43 @@ class AmperityEmulator(Emulator):
         return JSONResponse({**self._json(run, run.created_at), "state": "scheduled"}, status_code=201)
 
     def routes(self) -> list[Route]:
+        other = ["PUT", "PATCH", "DELETE"]
         return [
             Route("/api/v0/oauth2/token", self.handle_token, methods=["POST"]),
+            Route("/api/v0/oauth2/token", self.method_not_allowed, methods=["GET", *other]),
             Route("/api/workflow/runs", self.handle_list, methods=["GET"]),
             Route("/api/workflow/runs", self.handle_start, methods=["POST"]),
+            Route("/api/workflow/runs", self.method_not_allowed, methods=other),
             Route("/api/workflow/runs/{id}/stop", self.handle_stop, methods=["POST"]),
+            Route("/api/workflow/runs/{id}/stop", self.method_not_allowed, methods=["GET", *other]),
             Route("/api/workflow/runs/{id}", self.handle_run, methods=["GET", "POST"]),
+            Route("/api/workflow/runs/{id}", self.method_not_allowed, methods=other),
         ]
+
+
+_SEPARATORS = re.compile(r"[\s_-]+")
+_PARTIAL = re.compile(r"^\d{4}(-\d{2})?$")
+
+
+def normalize(state: str) -> str:
+    return _SEPARATORS.sub(" ", state.strip().lower())
+
+
+def parse_iso(value: str) -> float | None:
+    """An ISO-8601 UTC timestamp, partial ones (``2026``, ``2026-04``, ``2026-04-01``) included."""
+    text = value.strip()
+    if _PARTIAL.fullmatch(text):
+        text += "-01" if len(text) == 7 else "-01-01"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _in_window(ts: float, window: dict[str, float], prefix: str) -> bool:
+    """``*_from`` inclusive, ``*_to`` exclusive (spec ``list-workflows``)."""
+    start, end = window.get(f"{prefix}_from"), window.get(f"{prefix}_to")
+    return (start is None or ts >= start) and (end is None or ts < end)

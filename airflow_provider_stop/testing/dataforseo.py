@@ -1,9 +1,17 @@
-"""DataForSEO v3 On-Page emulator, faithful to ``../shared/api/dataforseo.md``.
+"""DataForSEO v3 On-Page emulator, faithful to https://docs.dataforseo.com/v3/on_page/force_stop,
+https://docs.dataforseo.com/v3/on_page/summary, https://docs.dataforseo.com/v3/appendix/errors and
+the models of the official client (PyPI ``dataforseo-client``, GitHub ``dataforseo/PythonClient``).
 
-``task_post`` creates crawl tasks that crawl over time, ``force_stop`` stops up to 1000 of them,
-``summary`` reports ``crawl_progress`` / ``crawl_stop_reason``, ``tasks_ready`` lists finished ones.
-Basic auth, the envelope exactly as documented (``time`` as ``"0.0123 sec."``, integer codes), the
-per-minute rate limit with ``X-RateLimit-*`` headers, and a setting for every unconfirmed fact.
+``task_post`` creates crawl tasks that wait in a queue, then crawl over time, ``force_stop`` stops up
+to 1000 of them, ``summary`` reports ``crawl_progress`` / ``crawl_stop_reason``, ``tasks_ready``
+lists finished ones. Basic auth, the envelope exactly as documented (``time`` as ``"0.0123 sec."``,
+integer codes), the per-minute rate limit with ``X-RateLimit-*`` headers.
+
+Strict by default: the documented array body only, no query parameters, no unknown fields in a
+force_stop item, a wrong method is the documented 404; leniency is a setting (``lenient``,
+``accept_object_body``). Every unconfirmed fact (what force_stop answers for a finished or a queued
+task, what summary shows for a task that never started, whether a force-stopped queued task is ever
+reported finished) is a setting.
 """
 
 from __future__ import annotations
@@ -33,9 +41,11 @@ MESSAGES = {
     40202: "The rate-limit per minute has been exceeded.",
     40400: "Not Found.",
     40401: "Task Not Found.",
+    40403: "Results Expired.",
     40501: "Invalid Field.",
     40502: "POST Data Is Empty.",
     40503: "POST Data Is Invalid.",
+    40506: "Unknown Fields in POST Data.",
     40602: "Task In Queue.",
     50000: "Internal Error.",
 }
@@ -49,17 +59,31 @@ class DataForSeoSettings:
     crawl_seconds: float = 3600.0
     #: Summary still shows ``in_progress`` this long after force_stop (unconfirmed).
     stop_delay_seconds: float = 0.2
-    #: Summary answers 40602 "Task In Queue." this long after task_post (unconfirmed).
+    #: A task waits in the queue this long after task_post before it crawls.
     queue_seconds: float = 0.0
+    #: Summary of a queued (never started) task: ``"40602"`` (task code 40602 "Task In Queue.", no
+    #: result) or ``"empty"`` (20000 with ``result: null``). Unconfirmed.
+    queued_summary: str = "40602"
+    #: Task code force_stop answers for a queued task: 20000 or 40602. Unconfirmed.
+    queued_stop_code: int = 20000
+    #: What a force_stop does to a queued task (unconfirmed): ``"finished"`` (summary reports it
+    #: finished / force_stopped after ``stop_delay_seconds``), ``"queued"`` (it is never crawled, and
+    #: the summary keeps reporting it queued for ever) or ``"ignored"`` (the stop has no effect: it
+    #: leaves the queue and crawls).
+    queued_after_stop: str = "finished"
     #: Task code for force_stop / summary of an unknown id (40401 or 40400; unconfirmed).
     unknown_id_code: int = 40401
-    #: Task code for force_stop of an already finished task (20000 no-op; unconfirmed).
+    #: Task code for force_stop of an already finished task: 20000 (a no-op) or an error such as
+    #: 40501, 40400, 40401 or 40403 (unconfirmed).
     finished_stop_code: int = 20000
     rate_limit_per_minute: int = 2000
     #: HTTP status that accompanies 40202 (unconfirmed; the "always 200" rule suggests 200).
     rate_limit_http_status: int = 200
-    #: Accept the legacy object-keyed body ``{"0": {...}}`` as well as an array (inferred).
-    accept_object_body: bool = True
+    #: Accept the legacy object-keyed body ``{"0": {...}}`` as well as the documented array (the
+    #: legacy example client sends it; that the server accepts it is inferred).
+    accept_object_body: bool = False
+    #: Accept query parameters and unknown force_stop fields (none are documented) instead of refusing.
+    lenient: bool = False
     pages_per_second: float = 5.0
 
 
@@ -73,6 +97,8 @@ class CrawlTask:
     stopped_at: float | None = None
     stop_reason_override: str | None = None
     progress_override: str | None = None
+    #: force_stop reached it while it was still queued (and ``queued_after_stop`` is not "ignored").
+    stopped_in_queue: bool = False
 
 
 def _fmt(ts: float | None) -> str | None:
@@ -126,9 +152,18 @@ class DataForSeoEmulator(Emulator):
 
     # ---- the model ------------------------------------------------------------------------
     def _state(self, task: CrawlTask, now: float) -> tuple[str, str | None, float | None, int]:
-        """(crawl_progress, crawl_stop_reason, crawl_end, pages_crawled) at ``now``."""
+        """(crawl_progress, crawl_stop_reason, crawl_end, pages_crawled) at ``now``; a task that has
+        not started is ``in_queue`` (rendered by ``summary`` as ``queued_summary`` says)."""
         s = self.settings
-        natural_end = task.posted_at + s.crawl_seconds
+        if task.stopped_in_queue and task.stopped_at is not None:
+            done = task.stopped_at + s.stop_delay_seconds
+            if s.queued_after_stop == "finished" and now >= done:
+                return task.progress_override or "finished", "force_stopped", done, 0
+            return "in_queue", None, None, 0
+        started = task.posted_at + s.queue_seconds
+        if now < started:
+            return "in_queue", None, None, 0
+        natural_end = started + s.crawl_seconds
         end: float | None = None
         reason: str | None = None
         if task.stopped_at is not None and task.stopped_at + s.stop_delay_seconds < natural_end:
@@ -137,7 +172,7 @@ class DataForSeoEmulator(Emulator):
         elif now >= natural_end:
             end, reason = natural_end, "limit_exceeded"
         crawled_until = min(now, end) if end is not None else now
-        pages = min(task.max_crawl_pages, int((crawled_until - task.posted_at) * s.pages_per_second))
+        pages = min(task.max_crawl_pages, int((crawled_until - started) * s.pages_per_second))
         progress = task.progress_override or ("finished" if end is not None else "in_progress")
         return progress, task.stop_reason_override or reason, end, pages
 
@@ -186,8 +221,12 @@ class DataForSeoEmulator(Emulator):
             "X-RateLimit-Remaining": str(max(0, limit - self._window.used())),
         }
 
+    def not_found(self, request: Request) -> Response:
+        """A wrong method or path: the documented HTTP 404 "endpoint not found"."""
+        return self._envelope([], code=40400, http=404)
+
     def _gate(self, request: Request) -> Response | None:
-        """Auth, then the per-minute rate limit."""
+        """Auth, the per-minute rate limit, then no query parameters (none is documented)."""
         s = self.settings
         expected = "Basic " + base64.b64encode(f"{s.login}:{s.password}".encode()).decode()
         if request.headers.get("authorization") != expected:
@@ -203,6 +242,8 @@ class DataForSeoEmulator(Emulator):
             return JSONResponse(body, status_code=401)
         if not self._window.allow(s.rate_limit_per_minute):
             return self._envelope([], code=40202, http=s.rate_limit_http_status)
+        if request.query_params and not s.lenient:
+            return self._envelope([], code=40501)
         return None
 
     async def _items(self, request: Request) -> list[dict[str, Any]] | Response:
@@ -248,6 +289,8 @@ class DataForSeoEmulator(Emulator):
             return items
         if len(items) > 1000:
             return self._envelope([], code=40503)
+        if not self.settings.lenient and any(set(item) - {"id"} for item in items):
+            return self._envelope([], code=40506)
         tasks = []
         now = time.time()
         path = ["v3", "on_page", "force_stop"]
@@ -259,8 +302,14 @@ class DataForSeoEmulator(Emulator):
                 if task is None:
                     tasks.append(self._task(self.settings.unknown_id_code, path, data, None, task_id=tid))
                     continue
-                if self._state(task, now)[0] == "finished":
+                progress = self._state(task, now)[0]
+                if progress == "finished":
                     tasks.append(self._task(self.settings.finished_stop_code, path, data, None, task_id=tid))
+                    continue
+                if progress == "in_queue":
+                    if self.settings.queued_after_stop != "ignored" and task.stopped_at is None:
+                        task.stopped_at, task.stopped_in_queue = now, True
+                    tasks.append(self._task(self.settings.queued_stop_code, path, data, None, task_id=tid))
                     continue
                 if task.stopped_at is None:
                     task.stopped_at = now
@@ -280,9 +329,10 @@ class DataForSeoEmulator(Emulator):
                 return self._envelope(
                     [self._task(self.settings.unknown_id_code, path, data, None, task_id=tid)]
                 )
-            if now < task.posted_at + self.settings.queue_seconds:
-                return self._envelope([self._task(40602, path, data, None, task_id=tid)])
             progress, reason, end, pages = self._state(task, now)
+            if progress == "in_queue":
+                code = 40602 if self.settings.queued_summary == "40602" else 20000
+                return self._envelope([self._task(code, path, data, None, task_id=tid)])
         result = [
             {
                 "crawl_progress": progress,
@@ -319,9 +369,11 @@ class DataForSeoEmulator(Emulator):
         return self._envelope([self._task(20000, ["v3", "on_page", "tasks_ready"], data, ready)])
 
     def routes(self) -> list[Route]:
+        every = ["GET", "POST", "PUT", "PATCH", "DELETE"]
         return [
             Route("/v3/on_page/task_post", self.handle_task_post, methods=["POST"]),
             Route("/v3/on_page/force_stop", self.handle_force_stop, methods=["POST"]),
             Route("/v3/on_page/summary/{id}", self.handle_summary, methods=["GET"]),
             Route("/v3/on_page/tasks_ready", self.handle_tasks_ready, methods=["GET"]),
+            Route("/{path:path}", self.not_found, methods=every),
         ]

@@ -1,8 +1,17 @@
-"""DataSift Managed Sources v1.6 emulator, faithful to ``../shared/api/datasift.md``.
+"""DataSift Managed Sources v1.6 emulator.
 
-Create, start, stop (PUT or POST, form or JSON), get (one, or a page of the list), the raw
-``Authorization: user:key`` header, ``{"error": ...}`` bodies, and the hourly credit budget with its
-``X-Ratelimit-*`` headers, which runs out. Every unconfirmed fact is a setting.
+Modelled on the docs (https://dev.datasift.com/docs/platform/api/rest-api/endpoints/sourcestop,
+``.../sourceget``, ``.../http-response-codes``, ``.../api-rate-limiting``) and the traffic recorded by
+the official Ruby client (GitHub ``datasift/datasift-ruby``, ``test/fixtures/cassettes/v1_6/source/``):
+create, start, stop, get (one, or a page of the list), the raw ``Authorization: user:key`` header,
+``{"error": ...}`` bodies, and the hourly credit budget with its ``X-Ratelimit-*`` headers, which runs
+out.
+
+Strict by default: a query parameter the docs do not list is answered 400, a method a route does not
+take 405 (``wrong_method_status``), an unknown path 404, always as ``{"error": ...}``; ``lenient=True``
+ignores unknown query parameters. Which stop forms the server takes is unconfirmed (the docs: PUT with
+a form body; the official clients: POST with a JSON body): ``accepted_stop_forms`` accepts only one,
+or both (the default), or others.
 """
 
 from __future__ import annotations
@@ -21,6 +30,9 @@ from starlette.routing import Route
 from airflow_provider_stop.testing.base import Emulator
 
 COSTS = {"get": 5, "stop": 5, "start": 5, "create": 25}
+ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+#: The documented query parameters of ``GET source/get``.
+GET_PARAMS = frozenset({"id", "source_type", "page", "per_page", "search"})
 
 
 @dataclass
@@ -37,7 +49,13 @@ class DataSiftSettings:
     #: Seconds a stopped source still reads ``running`` (recorded: 0, synchronous).
     stop_delay_seconds: float = 0.0
     #: Which stop requests are accepted: any of "PUT form", "PUT json", "POST form", "POST json".
-    accepted_stop_forms: tuple[str, ...] = ("PUT form", "PUT json", "POST form", "POST json")
+    #: A method none of them uses is answered ``wrong_method_status``; an accepted method with a body
+    #: it does not read, 400 "id is required" (the server found no id).
+    accepted_stop_forms: tuple[str, ...] = ("PUT form", "POST json")
+    #: The answer to a method a route does not take: 405 (documented code) or 404 (no such route).
+    wrong_method_status: int = 405
+    #: Ignore query parameters the docs do not list (the default refuses them with 400).
+    lenient: bool = False
 
 
 @dataclass
@@ -168,8 +186,18 @@ class DataSiftEmulator(Emulator):
         form = await request.form()
         return str(form.get("id") or request.query_params.get("id") or ""), "form"
 
+    def _query_refused(self, request: Request, allowed: frozenset[str]) -> Response | None:
+        if self.settings.lenient:
+            return None
+        for name in request.query_params:
+            if name not in allowed:
+                return self.error_response(400, f"{name} is not a valid parameter", "", 0)
+        return None
+
     async def handle_get(self, request: Request) -> Response:
         if refused := self._charge(request, "get"):
+            return refused
+        if refused := self._query_refused(request, GET_PARAMS):
             return refused
         now = time.time()
         sid = request.query_params.get("id")
@@ -195,10 +223,15 @@ class DataSiftEmulator(Emulator):
         )
 
     async def handle_stop(self, request: Request) -> Response:
+        accepted = self.settings.accepted_stop_forms
+        if not any(f.startswith(f"{request.method} ") for f in accepted):
+            return self._wrong_method(request)  # refused by routing: nothing charged
         if refused := self._charge(request, "stop"):
             return refused
+        if refused := self._query_refused(request, frozenset()):
+            return refused
         sid, form = await self._id(request)
-        if f"{request.method} {form}" not in self.settings.accepted_stop_forms:
+        if f"{request.method} {form}" not in accepted:
             return self.error_response(400, "id is required", "", 5)
         if not sid:
             return self.error_response(400, "id is required", "", 5)
@@ -239,11 +272,33 @@ class DataSiftEmulator(Emulator):
         )
         return self._ok(self._json(source, time.time()), "create", status=201)
 
+    def _wrong_method(self, request: Request) -> Response:
+        if self.settings.wrong_method_status == 404:
+            return self.error_response(404, "REST API: endpoint not found", "", 0)
+        return self.error_response(
+            self.settings.wrong_method_status, f"Method {request.method} not allowed", "", 0
+        )
+
+    async def handle_not_found(self, request: Request) -> Response:
+        return self.error_response(404, "REST API: endpoint not found", "", 0)
+
     def routes(self) -> list[Route]:
         v = f"/{self.settings.version}/source"
-        return [
-            Route(f"{v}/get", self.handle_get, methods=["GET"]),
-            Route(f"{v}/stop", self.handle_stop, methods=["PUT", "POST"]),
-            Route(f"{v}/start", self.handle_start, methods=["PUT", "POST"]),
-            Route(f"{v}/create", self.handle_create, methods=["POST"]),
+        table: list[tuple[str, Any, tuple[str, ...]]] = [
+            (f"{v}/get", self.handle_get, ("GET",)),
+            (f"{v}/stop", self.handle_stop, ("PUT", "POST")),
+            (f"{v}/start", self.handle_start, ("PUT", "POST")),
+            (f"{v}/create", self.handle_create, ("POST",)),
         ]
+        routes = [
+            Route(path, self._only(handler, methods), methods=ALL_METHODS) for path, handler, methods in table
+        ]
+        return [*routes, Route("/{path:path}", self.handle_not_found, methods=ALL_METHODS)]
+
+    def _only(self, handler: Any, methods: tuple[str, ...]) -> Any:
+        async def dispatch(request: Request) -> Response:
+            if request.method not in methods:
+                return self._wrong_method(request)
+            return await handler(request)
+
+        return dispatch

@@ -1,9 +1,15 @@
-"""Feldera pipeline-manager emulator, faithful to ``../shared/api/feldera.md`` (API v0, spec 0.337).
+"""Feldera pipeline-manager emulator (API v0, spec 0.337).
+
+Modelled on the public contract: https://docs.feldera.com/api (``openapi.json`` in the feldera/feldera
+repository), https://docs.feldera.com/docs/pipelines/lifecycle, and the manager's source
+(feldera/feldera ``crates/pipeline-manager/src/api/endpoints/pipeline_management.rs``,
+``runner/error.rs``, ``db/operations/pipeline.rs``).
 
 Enough of the API for the official ``feldera`` SDK to create, compile, start, pause and stop a
 pipeline, with the real paths, JSON shapes, error bodies and status sequences. A pipeline's status
 is computed from a timeline of scheduled ``(deployment_status, desired)`` steps, so transitions take
-a configurable time without any background task. Every unconfirmed fact is a setting.
+a configurable time without any background task. Strict by default: bad query values, wrong methods
+and unknown paths are refused as the real server refuses them. Every unconfirmed fact is a setting.
 """
 
 from __future__ import annotations
@@ -17,16 +23,38 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from airflow_provider_stop.testing.base import Emulator, read_json, unquote
 
 EDITIONS = ("Open source", "Enterprise")
+#: How a graceful stop of a pipeline without storage is answered (which servers do which is unconfirmed):
+#: "refuse": 405 UnsupportedPipelineAction, the spec's example (a pre-check, as up to v0.147);
+#: "fail": 202, the checkpoint fails and the pipeline is forcefully stopped with ``deployment_error``
+#: set (current source, python/tests/platform/test_checkpoint_suspend.py::test_suspend_failure_enterprise);
+#: "clean": 202, then Stopped without an error (the failure masked, as before v0.320).
+NO_STORAGE_ANSWERS = ("refuse", "fail", "clean")
+#: How a graceful stop of a pipeline already stopping (or not provisioned) is answered:
+#: "refuse": 400 IllegalPipelineAction "Cannot suspend a pipeline which is stopping." (the spec: such a
+#: pipeline "can only be forcefully stopped"; v0.97-v0.147 ``validate_deployment_desired_status_transition``);
+#: "accept": 202, the current source stops a pipeline that is not provisioned forcefully, and a
+#: suspending one answers "Pipeline is suspending" again.
+WHILE_STOPPING_ANSWERS = ("refuse", "accept")
+#: The deployment_status a pipeline can be put in directly, with the desired status it has then.
+DIRECT_STATES = {
+    "Running": "Running",
+    "Paused": "Paused",
+    "Unavailable": "Running",
+    "Standby": "Standby",
+    "Provisioning": "Running",
+    "Stopping": "Stopped",
+    "Stopped": "Stopped",
+}
 
 
 @dataclass
 class FelderaSettings:
-    """Knobs for what the fact sheet leaves unconfirmed, and for test speed."""
+    """Knobs for what the public sources leave unconfirmed (one per plausible answer), and for test speed."""
 
     edition: str = "Open source"
     version: str = "0.337.0"
@@ -47,6 +75,13 @@ class FelderaSettings:
     retry_after_on_503: bool = True
     #: Emit (Suspended, Suspended) for this long before Stopping (normally never observed).
     suspended_seconds: float = 0.0
+    #: See ``NO_STORAGE_ANSWERS``; the default is the documented answer.
+    no_storage_graceful_stop: str = "refuse"
+    #: See ``WHILE_STOPPING_ANSWERS``; the default is the documented answer.
+    graceful_stop_while_stopping: str = "refuse"
+    #: A method a path does not take: actix's macro routes fall through to its default 404 with an
+    #: empty body (inferred from the source: no default service is registered); 405 is the alternative.
+    wrong_method_status: int = 404
 
 
 def _now_iso(ts: float | None = None) -> str:
@@ -85,6 +120,8 @@ class EmulatedPipeline:
     stuck_in_stopping: bool = False
     #: A graceful stop ends Stopped with this ``deployment_error`` (a failed checkpoint).
     graceful_stop_error: dict[str, Any] | None = None
+    #: False: no storage configured, so a graceful stop cannot checkpoint (``no_storage_graceful_stop``).
+    storage: bool = True
     #: Report this raw ``deployment_status`` instead (tolerant-parsing tests).
     status_override: str | None = None
     forced_stop_pending: bool = False
@@ -113,8 +150,15 @@ class FelderaEmulator(Emulator):
         self.settings = settings or FelderaSettings(**overrides)
         if self.settings.edition not in EDITIONS:
             raise ValueError(f"edition must be one of {EDITIONS}")
+        if self.settings.no_storage_graceful_stop not in NO_STORAGE_ANSWERS:
+            raise ValueError(f"no_storage_graceful_stop must be one of {NO_STORAGE_ANSWERS}")
+        if self.settings.graceful_stop_while_stopping not in WHILE_STOPPING_ANSWERS:
+            raise ValueError(f"graceful_stop_while_stopping must be one of {WHILE_STOPPING_ANSWERS}")
+        if self.settings.wrong_method_status not in (404, 405):
+            raise ValueError("wrong_method_status must be 404 or 405")
         self.pipelines: dict[str, EmulatedPipeline] = {}
         self._state_lock = threading.RLock()
+        self._known_routes: list[Route] = []
 
     def connection(self) -> dict[str, Any]:
         conn: dict[str, Any] = {"conn_type": "feldera", "host": self.url}
@@ -124,18 +168,31 @@ class FelderaEmulator(Emulator):
 
     # ---- direct set-up for tests and the demo (no HTTP) --------------------------------------
     def add_pipeline(
-        self, name: str, *, running: bool = True, paused: bool = False, **attrs: Any
+        self,
+        name: str,
+        *,
+        running: bool = True,
+        paused: bool = False,
+        state: str | None = None,
+        error: dict[str, Any] | None = None,
+        **attrs: Any,
     ) -> EmulatedPipeline:
-        """A compiled pipeline, already Running (or Paused, or Stopped)."""
+        """A compiled pipeline, already Running (or Paused, or Stopped), or in ``state`` (one of
+        ``DIRECT_STATES``; a Stopping one reaches Stopped after ``stopping_seconds``). ``error`` is a
+        ``deployment_error`` it already carries (a pipeline that stopped, or is stopping, because of it)."""
         now = time.time()
         pipeline = EmulatedPipeline(name=name, compiled_at=now - 1, **attrs)
-        if running or paused:
-            state = "Paused" if paused else "Running"
-            pipeline.timeline = [Step(now, state, state)]
+        if state is None:
+            state = ("Paused" if paused else "Running") if running or paused else "Stopped"
+        if state not in DIRECT_STATES:
+            raise ValueError(f"state must be one of {sorted(DIRECT_STATES)}")
+        pipeline.timeline = [Step(now, state, DIRECT_STATES[state], error)]
+        if state == "Stopping":
+            pipeline.forced_stop_pending = True
+            pipeline.timeline.append(Step(now + self.settings.stopping_seconds, "Stopped", "Stopped", error))
+        if state != "Stopped":
             pipeline.deployment_id = str(uuid.uuid4())
             pipeline.storage_status = "InUse"
-        else:
-            pipeline.timeline = [Step(now, "Stopped", "Stopped")]
         with self._state_lock:
             self.pipelines[name] = pipeline
         return pipeline
@@ -457,7 +514,8 @@ class FelderaEmulator(Emulator):
         name = unquote(request.path_params["name"])
         s = self.settings
         if not force and s.edition == "Open source":
-            # Answered before any lookup: even an unknown name gets 501 here (fact sheet §5).
+            # Answered before any lookup: even an unknown name gets 501 (the community-edition branch of
+            # post_pipeline_stop in crates/pipeline-manager/src/api/endpoints/pipeline_management.rs).
             return self.error_response(
                 501,
                 "Cannot use enterprise-only feature (stop?force=false) in Feldera community edition.",
@@ -471,22 +529,78 @@ class FelderaEmulator(Emulator):
             now = time.time()
             step = pipeline.current(now)
             provisioned = step.status not in ("Stopped", "Provisioning", "Stopping")
+            if not force:
+                refusal = self._graceful_refusal(pipeline, step, provisioned)
+                if refusal is not None:
+                    return refusal
             if not force and provisioned:
-                if step.desired == "Standby":
-                    return self.error_response(
-                        400, "Cannot execute suspend transition starting from Standby", "InvalidTransition"
-                    )
-                if step.status == "Unavailable":
-                    return self.error_response(
-                        503, "Pipeline is unavailable", "PipelineUnavailable", {"pipeline_name": name}
-                    )
-                if step.desired != "Suspended":
+                # Forwarded to the pipeline's /suspend, which is idempotent (crates/adapters/src/server.rs).
+                if step.desired not in ("Suspended", "Stopped"):
                     self._schedule_graceful(pipeline, now, step)
                 return JSONResponse("Pipeline is suspending", status_code=202)
-            # Forced: always legal, idempotent once a forced stop is under way.
+            # Forced (or graceful of a pipeline that is not provisioned, on current servers):
+            # always legal, idempotent once a forced stop is under way.
             if step.status != "Stopped" and not pipeline.forced_stop_pending:
                 self._schedule_forced(pipeline, now, step)
         return JSONResponse("Pipeline is forcefully stopping", status_code=202)
+
+    def _graceful_refusal(self, pipeline: EmulatedPipeline, step: Step, provisioned: bool) -> Response | None:
+        """The documented ways Feldera refuses ``/stop?force=false`` (Enterprise), or None."""
+        s = self.settings
+        name = pipeline.name
+        legacy_refusal = (step.desired == "Stopped", step.status == "Provisioning")
+        if any(legacy_refusal) and s.graceful_stop_while_stopping == "refuse":
+            hint = (
+                "Cannot suspend a pipeline which is stopping."
+                if legacy_refusal[0]
+                else "Cannot suspend a pipeline which is not initializing, running, paused or unavailable."
+            )
+            return self.error_response(
+                400,
+                f"Deployment status (current: '{step.status}', desired: '{step.desired}') cannot have "
+                f"desired changed to 'Suspended'. {hint}",
+                "IllegalPipelineAction",
+                {
+                    "pipeline_status": step.status,
+                    "current_desired_status": step.desired,
+                    "new_desired_status": "Suspended",
+                    "hint": hint,
+                },
+            )
+        if not provisioned:
+            return None
+        if step.desired == "Standby":
+            return self.error_response(
+                400, "Cannot execute suspend transition starting from Standby", "InvalidTransition"
+            )
+        if step.status == "Unavailable":
+            # runner/interaction.rs: a provisioned pipeline whose runtime status is Unavailable.
+            return self.error_response(
+                503,
+                "Unable to interact with pipeline because its status is currently 'unavailable' "
+                f'pipeline-id=N/A pipeline-name="{name}"',
+                "PipelineUnavailable",
+                {"pipeline_name": name},
+            )
+        if not pipeline.storage and step.desired not in ("Suspended", "Stopped"):
+            if s.no_storage_graceful_stop == "refuse":
+                reason = (
+                    "this pipeline does not support the suspend action for the following reason(s):\n"
+                    "    - Storage must be configured"
+                )
+                return self.error_response(
+                    405,
+                    f"Unsupported pipeline action 'suspend': {reason}",
+                    "UnsupportedPipelineAction",
+                    {"action": "suspend", "reason": reason},
+                )
+            if s.no_storage_graceful_stop == "fail" and pipeline.graceful_stop_error is None:
+                pipeline.graceful_stop_error = {
+                    "message": "Pipeline failed to suspend: storage must be configured (StorageRequired)",
+                    "error_code": "SuspendError",
+                    "details": {},
+                }
+        return None
 
     def _schedule_forced(self, pipeline: EmulatedPipeline, now: float, step: Step) -> None:
         s = self.settings
@@ -550,9 +664,15 @@ class FelderaEmulator(Emulator):
     async def handle_healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "healthy"})
 
+    async def handle_unrouted(self, request: Request) -> Response:
+        """An unknown path, or a method its path does not take (see ``wrong_method_status``)."""
+        if any(route.matches(request.scope)[0] == Match.PARTIAL for route in self._known_routes):
+            return Response(status_code=self.settings.wrong_method_status)
+        return Response(status_code=404)
+
     def routes(self) -> list[Route]:
         p = "/v0/pipelines/{name}"
-        return [
+        self._known_routes = [
             Route("/v0/config", self.handle_get_config, methods=["GET"]),
             Route("/v0/cluster_healthz", self.handle_healthz, methods=["GET"]),
             Route("/v0/pipelines", self.handle_list_pipelines, methods=["GET"]),
@@ -567,3 +687,5 @@ class FelderaEmulator(Emulator):
             Route(p + "/dismiss_error", self.handle_dismiss_error, methods=["POST"]),
             Route(p + "/clear", self.handle_clear, methods=["POST"]),
         ]
+        everything = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        return [*self._known_routes, Route("/{rest:path}", self.handle_unrouted, methods=everything)]

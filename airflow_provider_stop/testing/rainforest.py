@@ -1,8 +1,15 @@
 """Traject Data collections / batches emulator (Rainforest API and sister products).
 
-Faithful to ``../shared/api/traject-rainforest.md``: ``api_key`` query auth, the ``request_info``
-envelope, the three statuses (``idle``, ``queued``, ``running``) with configurable run times, stop,
-stopall, get, list (60 requests a minute), create and start. Every unconfirmed fact is a setting.
+Modelled on the public docs (https://docs.trajectdata.com/rainforestapi/collections-api/ : stop,
+stop-all, get, list, start, create; https://docs.trajectdata.com/rainforestapi/response-codes):
+``api_key`` query auth, the ``request_info`` envelope, the three statuses (``idle``, ``queued``,
+``running``) with configurable run times, and the list's limit of 60 requests a minute.
+
+Strict by default, as the documented contract: a query parameter or value the docs do not list is
+answered 400, a wrong HTTP verb or path 404 (the response-codes page: "wrong path or wrong HTTP
+verb"), always in the ``request_info`` shape. ``lenient=True`` ignores unknown query parameters.
+Every unconfirmed fact is a setting (paging of the list, ``request_info`` on successful answers,
+the status codes of refused stops, ...).
 """
 
 from __future__ import annotations
@@ -11,13 +18,36 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from airflow_provider_stop.testing.base import Emulator, SlidingWindow, read_json, unquote
+
+#: How ``GET /collections`` pages (not documented: each is a plausible answer).
+#: ``none``: one answer holds everything and ``page`` is refused like any undocumented parameter;
+#: ``total_pages``: ``?page=N``, the answer has ``current_page``, ``total_pages``, ``total_count``;
+#: ``pages``: ``?page=N``, the answer has ``page``, ``pages``, ``count``;
+#: ``next_page``: ``?page=N``, the answer has ``next_page`` (a number, or null on the last page);
+#: ``silent``: pages of ``list_page_size`` with no paging field, and ``page`` is ignored.
+ListPaging = Literal["none", "total_pages", "pages", "next_page", "silent"]
+LIST_PAGINGS: tuple[str, ...] = ("none", "total_pages", "pages", "next_page", "silent")
+ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+#: The list's documented query parameters and their documented values (None: any value).
+LIST_PARAMS: dict[str, frozenset[str] | None] = {
+    "api_key": None,
+    "only_with_results": frozenset({"true", "false"}),
+    "only_without_results": frozenset({"true", "false"}),
+    "search_term": None,
+    "search_type": frozenset({"contains", "starts_with", "ends_with", "exact"}),
+    "status": frozenset({"all", "idle", "queued", "running"}),
+    "created_before": None,
+    "created_after": None,
+    "last_run_before": None,
+    "last_run_after": None,
+}
 
 
 @dataclass
@@ -39,6 +69,17 @@ class RainforestSettings:
     #: Whether a stop of a queued collection says credits were refunded (not documented).
     refund_message: bool = True
     list_limit_per_minute: int = 60
+    #: How the list pages (see ``ListPaging``) and how many items a page holds.
+    list_paging: ListPaging = "none"
+    list_page_size: int = 10
+    #: Whether successful answers (get, list, stop, stopall) carry ``request_info`` (unconfirmed:
+    #: only the SerpWow docs and third-party code show it); error answers always do.
+    success_request_info: bool = True
+    #: Ignore query parameters the docs do not list (the default refuses them with 400).
+    lenient: bool = False
+    #: The key of the object in get/stop answers; None: ``batch`` for batches (inferred from
+    #: third-party code), ``collection`` otherwise.
+    object_key: str | None = None
 
 
 @dataclass
@@ -71,6 +112,8 @@ class RainforestEmulator(Emulator):
 
     @property
     def object_key(self) -> str:
+        if self.settings.object_key:
+            return self.settings.object_key
         return "batch" if self.settings.resource == "batches" else "collection"
 
     def connection(self) -> dict[str, Any]:
@@ -144,14 +187,28 @@ class RainforestEmulator(Emulator):
         return JSONResponse({"request_info": {"success": False, "message": message}}, status_code=status)
 
     def _ok(self, message: str | None = None, body: dict[str, Any] | None = None) -> Response:
+        if not self.settings.success_request_info:
+            return JSONResponse(body or {})
         info: dict[str, Any] = {"success": True}
         if message:
             info["message"] = message
         return JSONResponse({"request_info": info, **(body or {})})
 
-    def _auth(self, request: Request) -> Response | None:
+    def _auth(
+        self, request: Request, allowed: dict[str, frozenset[str] | None] | None = None
+    ) -> Response | None:
+        """The key, then the query: undocumented parameters and values are refused (unless lenient)."""
         if request.query_params.get("api_key") != self.settings.api_key:
             return self.error_response(401, "The API Key supplied with your request is not valid.", "")
+        if self.settings.lenient:
+            return None
+        allowed = allowed if allowed is not None else {"api_key": None}
+        for name, value in request.query_params.multi_items():
+            if name not in allowed:
+                return self.error_response(400, f"'{name}' is not a valid parameter", "")
+            values = allowed[name]
+            if values is not None and value not in values:
+                return self.error_response(400, f"'{value}' is not a valid value for '{name}'", "")
         return None
 
     def _lookup(self, request: Request) -> Collection | Response:
@@ -218,18 +275,41 @@ class RainforestEmulator(Emulator):
                 f"{self.object_key.capitalize()} queued", {self.object_key: self._json(item, now)}
             )
 
+    def _list_params(self) -> dict[str, frozenset[str] | None]:
+        paging = self.settings.list_paging
+        return {**LIST_PARAMS, "page": None} if paging not in ("none",) else LIST_PARAMS
+
     async def handle_list(self, request: Request) -> Response:
-        if err := self._auth(request):
+        if err := self._auth(request, self._list_params()):
             return err
+        s = self.settings
+        page = 1
+        if s.list_paging not in ("none", "silent") and "page" in request.query_params:
+            raw = request.query_params["page"]
+            if not raw.isdigit() or int(raw) < 1:
+                return self.error_response(400, f"'{raw}' is not a valid value for 'page'", "")
+            page = int(raw)
         now = time.time()
         with self._state_lock:
-            if not self._list_window.allow(self.settings.list_limit_per_minute):
+            if not self._list_window.allow(s.list_limit_per_minute):
                 return self.error_response(429, "Rate limit of 60 requests per minute exceeded", "")
             wanted = request.query_params.get("status", "all")
+            term = request.query_params.get("search_term", "").lower()
             items = [self._json(i, now) for i in self.collections.values()]
-        if wanted != "all":
-            items = [i for i in items if i["status"] == wanted]
-        return self._ok(None, {self.settings.resource: items})
+        items = [i for i in items if wanted == "all" or i["status"] == wanted]
+        items = [i for i in items if term in str(i["name"]).lower()]
+        if s.list_paging == "none":
+            return self._ok(None, {s.resource: items})
+        size = max(1, s.list_page_size)
+        pages = max(1, (len(items) + size - 1) // size)
+        body: dict[str, Any] = {s.resource: items[(page - 1) * size : page * size]}
+        if s.list_paging == "total_pages":
+            body.update(current_page=page, total_pages=pages, total_count=len(items))
+        elif s.list_paging == "pages":
+            body.update(page=page, pages=pages, count=len(items))
+        elif s.list_paging == "next_page":
+            body["next_page"] = page + 1 if page < pages else None
+        return self._ok(None, body)
 
     async def handle_create(self, request: Request) -> Response:
         if err := self._auth(request):
@@ -238,13 +318,27 @@ class RainforestEmulator(Emulator):
         item = self.add_collection(status="idle", name=str(body.get("name") or "unnamed"))
         return self._ok(None, {self.object_key: self._json(item, time.time())})
 
+    async def handle_not_found(self, request: Request) -> Response:
+        """A wrong path or a wrong HTTP verb: 404, as the response-codes page says."""
+        return self.error_response(404, "The request URL or HTTP method is not valid.", "")
+
     def routes(self) -> list[Route]:
         base = f"{self.settings.path_prefix}/{self.settings.resource}"
-        return [
-            Route(f"{base}/stopall", self.handle_stopall, methods=["GET"]),
-            Route(base, self.handle_list, methods=["GET"]),
-            Route(base, self.handle_create, methods=["POST"]),
-            Route(base + "/{id}", self.handle_get, methods=["GET"]),
-            Route(base + "/{id}/stop", self.handle_stop, methods=["GET"]),
-            Route(base + "/{id}/start", self.handle_start, methods=["GET"]),
+        table = [
+            (f"{base}/stopall", {"GET": self.handle_stopall}),
+            (base, {"GET": self.handle_list, "POST": self.handle_create}),
+            (base + "/{id}", {"GET": self.handle_get}),
+            (base + "/{id}/stop", {"GET": self.handle_stop}),
+            (base + "/{id}/start", {"GET": self.handle_start}),
         ]
+        routes = [Route(path, self._by_method(handlers), methods=ALL_METHODS) for path, handlers in table]
+        return [*routes, Route("/{path:path}", self.handle_not_found, methods=ALL_METHODS)]
+
+    def _by_method(self, handlers: dict[str, Any]) -> Any:
+        async def dispatch(request: Request) -> Response:
+            handler = handlers.get(request.method)
+            if handler is None:
+                return await self.handle_not_found(request)
+            return await handler(request)
+
+        return dispatch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -43,6 +44,9 @@ class StopWaitTrigger(BaseTrigger):
     It never sends a stop (a trigger may run twice after a triggerer restart); it only reads status.
     Its kwargs hold the hook class path, the connection id and plain settings, never a credential.
     ``deadline`` is absolute (epoch seconds), so a trigger rebuilt after a restart keeps it.
+    ``not_before`` (epoch seconds, also absolute) holds every event back until then: Airflow fails a
+    deferred task whose trigger fires before the scheduler has seen the deferring worker exit
+    (``operators.base.defer_settings``).
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class StopWaitTrigger(BaseTrigger):
         deadline: float,
         hook_params: dict[str, Any] | None = None,
         resume: dict[str, Any] | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
         self.hook_class_path = hook_class_path
@@ -65,6 +70,7 @@ class StopWaitTrigger(BaseTrigger):
         self.hook_params = dict(hook_params or {})
         #: Echoed back in every event so the task resumes with its own state (deadline, progress).
         self.resume = dict(resume or {})
+        self.not_before = None if not_before is None else float(not_before)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -77,11 +83,15 @@ class StopWaitTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "hook_params": self.hook_params,
                 "resume": self.resume,
+                "not_before": self.not_before,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async for payload in self._run():
+            if self.not_before is not None and (hold := self.not_before - time.time()) > 0:
+                self.log.info("Holding the event %.1fs (trigger_min_delay): %s", hold, payload["status"])
+                await asyncio.sleep(hold)
             yield TriggerEvent({**payload, "resume": self.resume})
 
     async def _run(self) -> AsyncIterator[dict[str, Any]]:
