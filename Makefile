@@ -10,7 +10,8 @@ $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 demo: $(VENV)/.installed
 	$(BIN)/python scripts/demo.py
 
-test: lint typecheck pytest
+# The whole suite, as CI runs it: lint, types, pytest, then a real deployment (make e2e).
+test: lint typecheck pytest e2e
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -33,9 +34,6 @@ bench: $(VENV)/.installed
 # temporary AIRFLOW_HOME, against the emulators: every example DAG, the fast-stop DAG 20 times, restarts,
 # a secret sweep (see README). E2E_ARGS: e.g. `--runs 50`, `--only fast_stop`, `--code-root DIR`.
 e2e: $(VENV)/.installed
-	$(BIN)/python -c "import playwright" 2>/dev/null || \
-	  $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[e2e]' 2>/dev/null || \
-	  $(BIN)/python -m pip install --quiet -e '.[e2e]'
 	$(BIN)/python -m e2e.run $(E2E_ARGS)
 
 serve: $(VENV)/.installed

@@ -147,7 +147,12 @@ def get_provider_info() -> dict[str, Any]:
                     "resource": {
                         "label": "Resource",
                         "description": "collections (Rainforest, BigBox, ...) or batches (SerpWow, ...)",
-                        "schema": {"type": ["string", "null"], "enum": ["collections", "batches", None]},
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["collections", "batches", None],
+                            # the UI lists None as "null" unless it is given a label
+                            "values_display": {"null": "default (collections)"},
+                        },
                     },
                     "path_prefix": {
                         "label": "Path prefix",
@@ -185,13 +190,21 @@ def get_provider_info() -> dict[str, Any]:
                     "region": {
                         "label": "Hosting",
                         "description": "aws (app.amperity.com), azure (<tenant>.amperity.com) or australia.",
-                        "schema": {"type": ["string", "null"], "enum": ["aws", "azure", "australia", None]},
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["aws", "azure", "australia", None],
+                            "values_display": {"null": "default (aws)"},
+                        },
                     },
                     "auth_type": {
                         "label": "Authentication",
                         "description": "token: an access token from the Amperity UI in the password. "
                         "client_credentials: OAuth client id (login) and secret (password).",
-                        "schema": {"type": ["string", "null"], "enum": ["token", "client_credentials", None]},
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["token", "client_credentials", None],
+                            "values_display": {"null": "default (client_credentials when Login is set)"},
+                        },
                     },
                     "api_version": {
                         "label": "API version",
@@ -235,6 +248,7 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {
                             "type": ["string", "null"],
                             "enum": ["auto", "put_form", "post_json", None],
+                            "values_display": {"null": "default (auto)"},
                         },
                     },
                     **VERIFY_FIELD,

@@ -155,29 +155,10 @@ class Emulators:
 
     def seed_demo(self, demo: ModuleType) -> None:
         """The demo's running targets (``scripts/demo.py``: its steps and the two left alone)."""
-        for step in demo.STEPS:
-            for name in step.pipelines:
-                self.feldera.add_pipeline(name, paused=name == "ad_hoc_report")
-            for run in step.runs:
-                if run not in self.amperity.runs:
-                    self.amperity.add_run(run)
-        self.feldera.add_pipeline("already_stopped", running=False)
-        self.dataforseo.add_demo_data()
-        self.rainforest.add_demo_data()
-        self.datasift.add_demo_data()
-        self.amperity.add_demo_data()
-        self.amperity.add_run(demo.OLD_RUN, state="succeeded")
+        demo.seed(self.feldera, self.dataforseo, self.rainforest, self.amperity, self.datasift)
 
     def state(self, service: str, target: str) -> str:
-        if service == "feldera":
-            return self.feldera.status_of(target)
-        if service == "dataforseo":
-            return self.dataforseo.progress_of(target)
-        if service == "amperity":
-            return self.amperity.state_of(target)
-        if service == "rainforest":
-            return self.rainforest.status_of(target)
-        return self.datasift.status_of(target)
+        return self.all()[service].target_state(target)
 
     def secrets(self) -> dict[str, str]:
         """Every secret a connection carries, in each form it travels (raw, Basic header, tokens)."""

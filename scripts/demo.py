@@ -75,6 +75,21 @@ STEPS = [
 ]
 
 
+def seed(feldera: Any, dfs: Any, rainforest: Any, amperity: Any, datasift: Any) -> None:
+    """The demo's targets: what each step stops, plus the two that must be left alone (also used by
+    ``make e2e``)."""
+    for step in STEPS:
+        for name in step.pipelines:
+            feldera.add_pipeline(name, paused=name == "ad_hoc_report")
+    feldera.add_pipeline("already_stopped", running=False)
+    dfs.add_demo_data()
+    rainforest.add_demo_data()
+    datasift.add_demo_data()
+    amperity.add_demo_data()
+    amperity.add_run("wf-20261123-09001-Demo01", name="Send audiences to Braze (by mistake)")
+    amperity.add_run(OLD_RUN, state="succeeded")
+
+
 def airflow_env(conns: dict[str, dict[str, Any]]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(
@@ -134,25 +149,13 @@ def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "logs").mkdir(parents=True)
     feldera = FelderaEmulator(stop_lag_seconds=0.5, stopping_seconds=2.0)
-    feldera.start()
-    for step in STEPS:
-        for name in step.pipelines:
-            feldera.add_pipeline(name, paused=name == "ad_hoc_report")
-    feldera.add_pipeline("already_stopped", running=False)
     dfs = DataForSeoEmulator(stop_delay_seconds=1.0)
-    dfs.start()
-    dfs.add_demo_data()
     rainforest = RainforestEmulator(stop_delay_seconds=1.0)
-    rainforest.start()
-    rainforest.add_demo_data()
     datasift = DataSiftEmulator()
-    datasift.start()
-    datasift.add_demo_data()
     amperity = AmperityEmulator(cancel_seconds=1.0)
-    amperity.start()
-    amperity.add_demo_data()
-    amperity.add_run("wf-20261123-09001-Demo01", name="Send audiences to Braze (by mistake)")
-    amperity.add_run(OLD_RUN, state="succeeded")
+    for emulator in (feldera, dfs, rainforest, datasift, amperity):
+        emulator.start()
+    seed(feldera, dfs, rainforest, amperity, datasift)
     emulators = {
         "feldera": feldera,
         "dataforseo": dfs,
@@ -163,13 +166,7 @@ def main() -> int:
     env = airflow_env({service: emu.connection() for service, emu in emulators.items()})
 
     def state(service: str, target: str) -> str:
-        if service == "feldera":
-            return feldera.status_of(target)
-        if service == "dataforseo":
-            return dfs.progress_of(target)
-        if service == "amperity":
-            return amperity.state_of(target)
-        return rainforest.status_of(target) if service == "rainforest" else datasift.status_of(target)
+        return emulators[service].target_state(target)
 
     print("Emulators: " + ", ".join(f"{service} at {emu.url}" for service, emu in emulators.items()))
     print(f"Airflow home {WORK / 'airflow'} (sqlite)")

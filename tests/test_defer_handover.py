@@ -150,3 +150,34 @@ def test_a_deferring_sensor_hands_its_trigger_the_hold(
     with pytest.raises(TaskDeferred) as caught:
         sensor.execute({})
     assert caught.value.trigger.not_before == pytest.approx(time.time() + 7, abs=2)
+
+
+def test_after_an_escalation_a_fast_forced_stop_finishes_without_a_second_deferral(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_provider_stop.operators.feldera import FelderaStopPipelineOperator
+    from airflow_provider_stop.testing.feldera import FelderaEmulator
+
+    settings(monkeypatch, wait_before_defer=10, trigger_min_delay=0.2)
+    with FelderaEmulator(edition="Enterprise", suspend_seconds=0.05, stopping_seconds=0.2) as emu:
+        use_connection(monkeypatch, "feldera_default", emu.connection())
+        emu.add_pipeline("stuck", paused=True, stuck_in_stopping=True)
+        op = FelderaStopPipelineOperator(
+            task_id="stop",
+            pipeline_name="stuck",
+            force=False,
+            force_after=0.3,
+            deferrable=True,
+            poll_interval=0.05,
+            timeout=30,
+            hook_params=HOOK,
+        )
+        with pytest.raises(TaskDeferred) as caught:  # the graceful stop hangs past force_after
+            op.execute({})
+        event = asyncio.run(first_event(rebuilt(caught.value.trigger)))
+        assert event["status"] == "timeout"
+        # escalated on the worker: the forced stop is done within wait_before_defer, so no new deferral
+        result = getattr(op, caught.value.method_name)({}, event, **(caught.value.kwargs or {}))
+        assert result["stuck"]["raw_state"] == "Stopped"
+        forces = [r.query["force"][0] for r in emu.requests if r.method == "POST"]
+        assert forces == ["false", "true"]

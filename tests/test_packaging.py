@@ -139,3 +139,15 @@ def test_dag_parse_leaves_the_http_libraries_loggers_alone() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "0"
+
+
+def test_every_optional_dropdown_labels_its_empty_choice() -> None:
+    """Airflow's form shows an unlabelled ``None`` choice as the text "null"."""
+    from airflow_provider_stop.get_provider_info import get_provider_info
+
+    for conn in get_provider_info()["connection-types"]:
+        for name, field in conn.get("conn-fields", {}).items():
+            schema = field["schema"]
+            if None in schema.get("enum", []):
+                label = schema.get("values_display", {}).get("null", "")
+                assert label.startswith("default"), (conn["connection-type"], name)

@@ -180,6 +180,9 @@ class AmperityEmulator(Emulator):
         with self._state_lock:
             return self._state(self.runs[run_id], time.time())
 
+    def target_state(self, target_id: str) -> str:
+        return self.state_of(target_id)
+
     def _state(self, run: Run, now: float) -> str:
         s = self.settings
         if run.forced_state:

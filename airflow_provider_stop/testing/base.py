@@ -127,6 +127,10 @@ class Emulator:
                     return fault
         return None
 
+    def target_state(self, target_id: str) -> str:
+        """The target's state as the service would report it now (each emulator names its own reader)."""
+        raise NotImplementedError
+
     def count(self, method: str | None = None, path: str | None = None) -> int:
         """Requests received, optionally only one method and/or a raw-path glob."""
         return sum(

@@ -150,6 +150,9 @@ class DataForSeoEmulator(Emulator):
         with self._state_lock:
             return self._state(self.tasks[task_id], time.time())[0]
 
+    def target_state(self, target_id: str) -> str:
+        return self.progress_of(target_id)
+
     # ---- the model ------------------------------------------------------------------------
     def _state(self, task: CrawlTask, now: float) -> tuple[str, str | None, float | None, int]:
         """(crawl_progress, crawl_stop_reason, crawl_end, pages_crawled) at ``now``; a task that has

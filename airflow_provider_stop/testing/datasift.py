@@ -109,6 +109,9 @@ class DataSiftEmulator(Emulator):
         with self._state_lock:
             return self._status(self.sources[source_id], time.time())
 
+    def target_state(self, target_id: str) -> str:
+        return self.status_of(target_id)
+
     def _status(self, source: Source, now: float) -> str:
         if source.status_override:
             return source.status_override

@@ -205,6 +205,9 @@ class FelderaEmulator(Emulator):
         with self._state_lock:
             return self.pipelines[name].current(time.time()).status
 
+    def target_state(self, target_id: str) -> str:
+        return self.status_of(target_id)
+
     # ---- helpers ---------------------------------------------------------------------------
     def error_response(
         self, status: int, message: str, code: str, details: dict[str, Any] | None = None

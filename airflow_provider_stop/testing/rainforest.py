@@ -153,6 +153,9 @@ class RainforestEmulator(Emulator):
         with self._state_lock:
             return self._status(self.collections[collection_id], time.time())
 
+    def target_state(self, target_id: str) -> str:
+        return self.status_of(target_id)
+
     def _status(self, item: Collection, now: float) -> str:
         if item.status_override:
             return item.status_override
