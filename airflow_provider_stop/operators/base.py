@@ -375,8 +375,13 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
     ) -> NoReturn:
         phase_deadline = self._phase_deadline(deadline, escalate_at)
         # The state travels in the trigger's events, not only in defer kwargs: dag.test() drops those.
-        resume = {"deadline": deadline, "escalate_at": escalate_at, "done": done, "failed": failed}
-        resume["prior_errors"] = self._prior_errors
+        resume = {
+            "deadline": deadline,
+            "escalate_at": escalate_at,
+            "done": done,
+            "failed": failed,
+            "prior_errors": self._prior_errors,
+        }
         self.defer(
             trigger=self.wait_trigger(target_ids, self.poll_interval, phase_deadline, resume),
             method_name="execute_complete",
