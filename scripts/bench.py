@@ -271,29 +271,31 @@ def bench_wait(stop_seconds: float, poll: float, repeat: int) -> list[Row]:
         counts = {name: emu.count(None, f"*/pipelines/{name}*") for _, name in jobs}
     from airflow_provider_stop.operators.base import defer_settings
 
-    # The deferrable task first reads once a second on the worker for up to wait_before_defer.
+    # Deferred, the task first reads once a second on the worker for up to wait_before_defer (a read at
+    # once, then one a second); after that it should cost no more reads than waiting in place.
     on_worker = defer_settings()[0]
-    budget = 1 + math.ceil(stop_seconds / poll) + 1 + math.ceil(on_worker)
-    rows: list[Row] = []
+    extra_reads = math.ceil(on_worker) + 1 if on_worker else 0
     labels = {
         "deferrable": "our operator, deferrable",
         "in_place": "our operator, waiting in place",
         "sdk": "feldera SDK stop_pipeline(wait=True)",
     }
+    held = {w: statistics.median(results[n]["worker_s"] for w2, n in jobs if w2 == w) for w in ways}
+    sent = {w: statistics.median(counts[n] for w2, n in jobs if w2 == w) for w in ways}
+    budget = sent["in_place"] + extra_reads
+    rows: list[Row] = []
     for way in ways:
-        names = [n for w, n in jobs if w == way]
-        held = statistics.median(results[n]["worker_s"] for n in names)
-        requests = statistics.median(counts[n] for n in names)
         note = ""
         if way == "deferrable":
-            ok = held < on_worker + 2 and requests <= budget
-            note = f"goal < {on_worker + 2:.0f} s (wait_before_defer + 2) and <= {budget} requests " + (
-                "(met)" if ok else "(NOT met)"
+            ok = held[way] < on_worker + 2 and sent[way] <= budget
+            note = (
+                f"goal < {on_worker + 2:.0f} s (wait_before_defer + 2) and <= {budget:.0f} requests "
+                f"(in place + {extra_reads} on the worker) " + ("(met)" if ok else "(NOT met)")
             )
         rows.append(
             (
                 f"Wait {stop_seconds:.0f} s stop: {labels[way]}",
-                f"worker held {held:.1f} s, {requests:.0f} requests",
+                f"worker held {held[way]:.1f} s, {sent[way]:.0f} requests",
                 note,
             )
         )
