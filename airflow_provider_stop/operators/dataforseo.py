@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.hooks.base import validate_positive_number
+from airflow_provider_stop.hooks.validation import validate_positive_number
 from airflow_provider_stop.operators.base import ServiceBinding, StopOperatorBase
 
 #: Default ``queued_grace`` of the operator and the notifier (seconds).

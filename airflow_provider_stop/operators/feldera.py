@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_stop.hooks.base import TargetStatus
+from airflow_provider_stop.hooks.data import TargetStatus
 from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
 
 

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_stop.operators.base import (
+from airflow_provider_stop.binding import (
     DEFERRAL_GRACE_SECONDS,
     ServiceBinding,
     check_stop_errors,
     default_deferrable,
-    raise_from_event,
-    statuses_from_event,
 )
+from airflow_provider_stop.events import raise_from_event, statuses_from_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
