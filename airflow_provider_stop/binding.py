@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_stop import services
 from airflow_provider_stop.hooks.data import TargetStatus
 from airflow_provider_stop.hooks.errors import InvalidInputError, StopFailedError
 from airflow_provider_stop.hooks.validation import normalize_target_ids
@@ -65,12 +66,29 @@ def is_templated(value: Any) -> bool:
 class ServiceBinding:
     """What operators, sensors and notifiers share: which hook, which targets, which connection."""
 
+    #: The service's registry entry (``services.py``); ``class XBinding(ServiceBinding, service="x")``
+    #: sets it and the three attributes below from it.
+    service_info: ClassVar[services.Service]
     #: Dotted path of the hook class (a string, so that parsing a DAG imports no HTTP code).
     hook_class_path: ClassVar[str]
     #: Attribute (and parameter) holding the target id(s), e.g. ``pipeline_name``.
     target_field: ClassVar[str]
     #: Attribute (and parameter) holding the connection id, e.g. ``feldera_conn_id``.
     conn_id_field: ClassVar[str]
+
+    def __init_subclass__(cls, *, service: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if service is not None:
+            entry = services.service(service)
+            cls.service_info = entry
+            cls.hook_class_path = entry.hook_path
+            cls.target_field = entry.target_param
+            cls.conn_id_field = entry.conn_id_param
+
+    def service_label(self) -> str:
+        """The service's name in messages: its registry display name."""
+        entry = services.by_hook_path(self.hook_class_path)
+        return entry.display_name if entry else self.hook_class_path.rsplit(".", 1)[-1].removesuffix("Hook")
 
     hook_params: dict[str, Any]
 
@@ -154,10 +172,11 @@ def mark_prior_errors(
 
 
 def load_hook_class(path: str) -> type[StopServiceHook]:
-    """Import a hook class named in serialized trigger kwargs; only this package's hooks are accepted."""
+    """Import a hook class named in serialized trigger kwargs; only this package's hooks, and hooks of
+    registered services, are accepted."""
     from airflow.sdk.module_loading import import_string
 
-    if not path.startswith("airflow_provider_stop.hooks."):
+    if not path.startswith("airflow_provider_stop.hooks.") and services.by_hook_path(path) is None:
         raise ValueError(f"refusing to load hook class {path!r} from outside airflow_provider_stop.hooks")
     from airflow_provider_stop.hooks.base import StopServiceHook
 

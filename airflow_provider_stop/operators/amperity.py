@@ -8,12 +8,8 @@ from typing import Any
 from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
 
 
-class AmperityBinding(ServiceBinding):
+class AmperityBinding(ServiceBinding, service="amperity"):
     """What every Amperity task class shares: the hook, the id parameter, the connection."""
-
-    hook_class_path = "airflow_provider_stop.hooks.amperity.AmperityHook"
-    target_field = "workflow_run_id"
-    conn_id_field = "amperity_conn_id"
 
 
 class AmperityStopWorkflowRunOperator(AmperityBinding, StopOperatorBase):

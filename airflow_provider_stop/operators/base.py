@@ -293,10 +293,9 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
 
     def _finish(self, statuses: Mapping[str, TargetStatus], failed: Mapping[str, Any]) -> dict[str, Any]:
         """Check and return the final statuses; targets whose stop failed are reported with the error."""
-        hook_cls_name = self.hook_class_path.rsplit(".", 1)[-1].removesuffix("Hook")
         statuses = self.review_statuses(mark_prior_errors(statuses, self._prior_errors))
         if self.fail_on_stop_error:
-            check_stop_errors(hook_cls_name, self.target_field, statuses)
+            check_stop_errors(self.service_label(), self.target_field, statuses)
         self.log.info("All stopped: %s", ", ".join(f"{t}={s.raw_state}" for t, s in statuses.items()))
         return {**{t: s.to_dict() for t, s in statuses.items()}, **failed}
 

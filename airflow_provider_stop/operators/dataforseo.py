@@ -11,12 +11,8 @@ from airflow_provider_stop.operators.base import ServiceBinding, StopOperatorBas
 DEFAULT_QUEUED_GRACE = 300.0
 
 
-class DataForSeoBinding(ServiceBinding):
+class DataForSeoBinding(ServiceBinding, service="dataforseo"):
     """What every DataForSEO task class shares: the hook, the ids parameter, the connection."""
-
-    hook_class_path = "airflow_provider_stop.hooks.dataforseo.DataForSeoHook"
-    target_field = "crawl_task_ids"
-    conn_id_field = "dataforseo_conn_id"
 
     hook_params: dict[str, Any]
 

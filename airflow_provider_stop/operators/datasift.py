@@ -7,12 +7,8 @@ from typing import Any
 from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
 
 
-class DataSiftBinding(ServiceBinding):
+class DataSiftBinding(ServiceBinding, service="datasift"):
     """What every DataSift task class shares: the hook, the id parameter, the connection."""
-
-    hook_class_path = "airflow_provider_stop.hooks.datasift.DataSiftHook"
-    target_field = "source_id"
-    conn_id_field = "datasift_conn_id"
 
 
 class DataSiftStopSourceOperator(DataSiftBinding, StopOperatorBase):

@@ -9,12 +9,8 @@ from airflow_provider_stop.hooks.data import TargetStatus
 from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
 
 
-class FelderaBinding(ServiceBinding):
+class FelderaBinding(ServiceBinding, service="feldera"):
     """What every Feldera task class shares: the hook, the name parameter, the connection."""
-
-    hook_class_path = "airflow_provider_stop.hooks.feldera.FelderaHook"
-    target_field = "pipeline_name"
-    conn_id_field = "feldera_conn_id"
 
 
 class FelderaStopOptions(FelderaBinding):

@@ -7,12 +7,8 @@ from typing import Any
 from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
 
 
-class RainforestBinding(ServiceBinding):
+class RainforestBinding(ServiceBinding, service="rainforest"):
     """What every Rainforest task class shares: the hook, the id parameter, the connection."""
-
-    hook_class_path = "airflow_provider_stop.hooks.rainforest.RainforestHook"
-    target_field = "collection_id"
-    conn_id_field = "rainforest_conn_id"
 
 
 class RainforestStopCollectionOperator(RainforestBinding, StopOperatorBase):

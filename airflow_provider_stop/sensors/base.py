@@ -51,9 +51,7 @@ class StoppedSensorBase(ServiceBinding, BaseSensorOperator):
 
     def _done(self, statuses: dict[str, TargetStatus]) -> dict[str, Any]:
         if self.fail_on_stop_error:
-            check_stop_errors(
-                self.hook_class_path.rsplit(".", 1)[-1].removesuffix("Hook"), self.target_field, statuses
-            )
+            check_stop_errors(self.service_label(), self.target_field, statuses)
         return {t: s.to_dict() for t, s in statuses.items()}
 
     def poke(self, context: Context) -> PokeReturnValue:
