@@ -166,6 +166,7 @@ class StopServiceHook(BaseHook):
     which are plain functions of data (no I/O), so they are shared by the sync and async paths.
     """
 
+    #: Set from the service's registry entry by ``class XHook(StopServiceHook, service="x")``.
     conn_name_attr: ClassVar[str]
     default_conn_name: ClassVar[str]
     conn_type: ClassVar[str]
@@ -180,6 +181,18 @@ class StopServiceHook(BaseHook):
     stop_batch_size: ClassVar[int | None] = None
     #: A documented request rate; every request of the process to one account is paced to it.
     requests_per_second: ClassVar[float | None] = None
+
+    def __init_subclass__(cls, *, service: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if service is not None:
+            from airflow_provider_stop import services
+
+            entry = services.service(service)
+            cls.conn_name_attr = entry.conn_id_param
+            cls.default_conn_name = entry.default_conn_id
+            cls.conn_type = entry.conn_type
+            cls.hook_name = entry.display_name
+            cls.target_param = entry.target_param
 
     def __init__(
         self,

@@ -79,7 +79,7 @@ def forget_stop_forms() -> None:
         _learned_forms.clear()
 
 
-class DataSiftHook(StopServiceHook):
+class DataSiftHook(StopServiceHook, service="datasift"):
     """
     Talks to DataSift Managed Sources.
 
@@ -89,12 +89,7 @@ class DataSiftHook(StopServiceHook):
     module docstring), or exactly ``put_form`` (documented) or ``post_json`` (the official clients).
     """
 
-    conn_name_attr = "datasift_conn_id"
-    default_conn_name = "datasift_default"
-    conn_type = "datasift"
-    hook_name = "DataSift"
     target_noun = "source"
-    target_param = "source_id"
     default_host = "https://api.datasift.com"
 
     def __init__(
