@@ -100,6 +100,7 @@ __all__ = [
     "REDACTED",
     "RENDERED_NONE",
     "SHARED_POOL_SIZE",
+    "SYNC_ASYNC_PAIRS",
     "_CONTROL_CHARS",
     "ApiRequest",
     "ApiResponse",
@@ -158,12 +159,66 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+#: Sync/async twins: a service hook overrides both or neither (``StopServiceHook``'s contract).
+SYNC_ASYNC_PAIRS: tuple[tuple[str, str], ...] = (
+    ("stop", "astop"),
+    ("stop_many", "astop_many"),
+    ("get_status", "aget_status"),
+    ("get_statuses", "aget_statuses"),
+    ("wait_until_stopped", "await_until_stopped"),
+    ("send", "asend"),
+    ("request_auth", "arequest_auth"),
+    ("prior_errors", "aprior_errors"),
+    ("_stop_chunk", "_astop_chunk"),
+    ("_stop_in_chunks", "_astop_in_chunks"),
+    ("_send_once", "_asend_once"),
+    ("_exchange", "_aexchange"),
+    ("_map", "_amap"),
+)
+
+
 class StopServiceHook(BaseHook):
     """
     A service's connection, auth and API, and the generic stop / status / wait machinery.
 
-    Subclasses set the class attributes and implement the ``build_*`` / ``parse_*`` methods,
-    which are plain functions of data (no I/O), so they are shared by the sync and async paths.
+    A service hook is declared ``class XHook(StopServiceHook, service="x")``: its connection
+    attributes (``conn_name_attr``, ``default_conn_name``, ``conn_type``, ``hook_name``) and
+    ``target_param`` come from the service's entry in ``airflow_provider_stop.services``. It then
+    describes the API as plain functions of data (no I/O), shared by the sync path (``requests``, on
+    the worker) and the async path (``httpx``, in the triggerer and in DeadlineAlert notifiers).
+
+    **Must** implement (the base raises ``NotImplementedError``):
+
+    - ``build_config(conn)``: base URL, auth headers or params, the secrets to redact, settings.
+    - ``build_status_request(id)`` and ``parse_status_response(id, response)`` -> ``TargetStatus``
+      (an undocumented state is logged with ``warn_unknown_state`` and never taken for stopped).
+    - ``build_test_request()``: a cheap authenticated call for Airflow's "Test" button.
+    - Either ``build_stop_request(id, options)`` (one id a call), or ``stop_batch_size`` with
+      ``build_batch_stop_request(ids, options)`` and ``parse_batch_stop_response(...)`` (many ids).
+
+    **May** override (plain data, or hooks the base calls at a defined point):
+
+    - ``target_noun``, ``max_concurrency``, ``requests_per_second``, ``stop_batch_size``.
+    - ``parse_stop_response``; ``build_list_request`` / ``parse_list_response`` or ``list_targets``
+      (services that can list, for stop-all); ``stop_all_targets`` to use a service-wide stop call,
+      only when not ``filtered``.
+    - ``error_details`` (the error body's shape) and ``raise_for_response``: extend it for the
+      service's own error signals and end with ``super().raise_for_response(...)``.
+    - ``refused_as_not_running``, ``fallback_options``, ``validate_target`` (call ``super()``).
+    - ``request_auth`` / ``arequest_auth`` and ``invalidate_auth`` (credentials got at run time),
+      ``observe_response`` and ``budget_wait`` (rate budgets), ``prior_errors`` / ``aprior_errors``.
+
+    A method that has an async twin (``SYNC_ASYNC_PAIRS``: ``stop``/``astop``,
+    ``stop_many``/``astop_many``, ``get_status``/``aget_status``, ``wait_until_stopped``/
+    ``await_until_stopped``, ``send``/``asend``, ...) is overridden together with its twin or not at
+    all: otherwise the deferred path silently behaves differently (``tests/test_hook_contract.py``).
+
+    **Must not** override: ``config`` / ``aconfig``, ``get_conn``, ``async_client``, the
+    transports (``_exchange``, ``_aexchange``, ``_send_once``, ``_asend_once``), ``describe``,
+    ``get_statuses`` / ``aget_statuses`` and the batch helpers (``_map``, ``_amap``, ``_collect``):
+    they carry the rules every service shares (timeouts, no redirects, retries, redaction, pacing,
+    bounded concurrency, one error naming every failed target). Never put a secret in a message;
+    pass every text through ``self.redact``.
     """
 
     #: Set from the service's registry entry by ``class XHook(StopServiceHook, service="x")``.
@@ -842,15 +897,24 @@ class StopServiceHook(BaseHook):
                 return progress.statuses
             time.sleep(progress.next_sleep(poll_interval))
 
-    async def await_stopped(
+    async def await_until_stopped(
         self, client: httpx.AsyncClient, target_ids: Sequence[str], *, poll_interval: float, deadline: float
     ) -> dict[str, TargetStatus]:
+        """``wait_until_stopped`` on the event loop."""
         progress = WaitProgress(self, target_ids, deadline)
         while True:
             progress.record(await self.aget_statuses(client, progress.pending))
             if not progress.pending:
                 return progress.statuses
             await asyncio.sleep(progress.next_sleep(poll_interval))
+
+    async def await_stopped(
+        self, client: httpx.AsyncClient, target_ids: Sequence[str], *, poll_interval: float, deadline: float
+    ) -> dict[str, TargetStatus]:
+        """The first name of ``await_until_stopped``, kept for callers; override that one instead."""
+        return await self.await_until_stopped(
+            client, target_ids, poll_interval=poll_interval, deadline=deadline
+        )
 
     # ---- Airflow connection test -----------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:

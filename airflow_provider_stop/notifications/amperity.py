@@ -19,3 +19,4 @@ class AmperityStopWorkflowRunNotifier(AmperityBinding, StopNotifierBase):
         super().__init__(**kwargs)
         self.workflow_run_id = workflow_run_id
         self.amperity_conn_id = amperity_conn_id
+        self.check_parameters()

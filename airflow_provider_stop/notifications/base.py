@@ -108,7 +108,7 @@ class StopNotifierBase(ServiceBinding, BaseNotifier):
                 )
                 statuses = {t: a.as_status() for t, a in acks.items()}
                 if self.wait_for_completion:
-                    statuses = await hook.await_stopped(
+                    statuses = await hook.await_until_stopped(
                         client,
                         target_ids,
                         poll_interval=self.poll_interval,

@@ -29,3 +29,4 @@ class DataForSeoStopOnPageTasksNotifier(DataForSeoBinding, StopNotifierBase):
         self.crawl_task_ids = crawl_task_ids
         self.dataforseo_conn_id = dataforseo_conn_id
         self.set_queued_grace(queued_grace)
+        self.check_parameters()

@@ -19,3 +19,4 @@ class DataSiftStopSourceNotifier(DataSiftBinding, StopNotifierBase):
         super().__init__(**kwargs)
         self.source_id = source_id
         self.datasift_conn_id = datasift_conn_id
+        self.check_parameters()

@@ -27,3 +27,4 @@ class FelderaStopPipelineNotifier(FelderaStopOptions, StopNotifierBase):
         self.force = force
         self.fallback_to_force = fallback_to_force
         self.feldera_conn_id = feldera_conn_id
+        self.check_parameters()

@@ -19,3 +19,4 @@ class RainforestStopCollectionNotifier(RainforestBinding, StopNotifierBase):
         super().__init__(**kwargs)
         self.collection_id = collection_id
         self.rainforest_conn_id = rainforest_conn_id
+        self.check_parameters()

@@ -83,7 +83,7 @@ class StopWaitTrigger(BaseTrigger):
         try:
             hook = load_hook_class(self.hook_class_path)(self.conn_id, **self.hook_params)
             async with hook.async_client() as client:
-                statuses = await hook.await_stopped(
+                statuses = await hook.await_until_stopped(
                     client, self.target_ids, poll_interval=self.poll_interval, deadline=self.deadline
                 )
             yield {"status": "success", "statuses": {t: s.to_dict() for t, s in statuses.items()}}
