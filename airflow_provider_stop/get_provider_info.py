@@ -7,8 +7,8 @@ from typing import Any
 from airflow_provider_stop import __version__, services
 
 INTEGRATION = "Stop remote jobs"
-#: The services' names (``services.names()``), kept for code that imported this list.
-SERVICES = services.names()
+#: The names of the services this package provides, kept for code that imported this list.
+SERVICES = [svc.name for svc in services.provided()]
 
 
 #: Every connection type offers the same TLS switch (``verify_from_extra`` reads it).
@@ -25,7 +25,7 @@ def _modules(layer: str) -> list[dict[str, Any]]:
     return [
         {
             "integration-name": INTEGRATION,
-            "python-modules": [svc.module(layer) for svc in services.services()],
+            "python-modules": [svc.module(layer) for svc in services.provided()],
         }
     ]
 
@@ -91,6 +91,6 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         },
-        "notifications": [svc.notifier_path for svc in services.services()],
-        "connection-types": [_connection_type(svc) for svc in services.services()],
+        "notifications": [svc.notifier_path for svc in services.provided()],
+        "connection-types": [_connection_type(svc) for svc in services.provided()],
     }

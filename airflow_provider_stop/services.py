@@ -97,7 +97,14 @@ def services() -> Iterator[Service]:
     return iter(list(_SERVICES.values()))
 
 
+def provided() -> Iterator[Service]:
+    """The services this package provides (its own modules): what Airflow, the emulator CLI, the demo
+    and the benchmarks list. A service a test registers is in ``services()`` only."""
+    return (svc for svc in services() if not svc.modules)
+
+
 def names() -> list[str]:
+    """Every registered service's name."""
     return list(_SERVICES)
 
 

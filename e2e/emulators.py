@@ -130,7 +130,7 @@ class Emulators:
         return emulators
 
     def all(self) -> dict[str, Emulator]:
-        return {svc.name: getattr(self, svc.name) for svc in services.services()}
+        return {svc.name: getattr(self, svc.name) for svc in services.provided()}
 
     def stop(self) -> None:
         for emulator in self.all().values():

@@ -34,7 +34,7 @@ IMPORTS = {
         "\n".join(
             f"import {svc.module(layer)}"
             for layer in ("operators", "sensors", "notifications")
-            for svc in services.services()
+            for svc in services.provided()
         )
     ),
     "+ HttpOperator, HttpSensor": (
@@ -112,7 +112,7 @@ def worker_triggerer(args: dict[str, Any]) -> dict[str, Any]:
     """Many waits of the generic trigger in one event loop, as a triggerer runs them."""
     from airflow_provider_stop.triggers.base import StopWaitTrigger
 
-    hooks = {svc.name: svc.hook_path for svc in services.services()}
+    hooks = {svc.name: svc.hook_path for svc in services.provided()}
     deadline = time.time() + args["deadline_s"]
     triggers = [
         (

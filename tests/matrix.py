@@ -12,6 +12,7 @@ from typing import Any
 from airflow.sdk.exceptions import TaskDeferred
 from airflow.sdk.module_loading import import_string
 
+import tests.extra_services  # noqa: F401 - registers the test-only services
 from airflow_provider_stop import services
 from airflow_provider_stop.testing.base import Emulator
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from airflow.sdk.module_loading import import_string
 
+import tests.extra_services  # noqa: F401 - the test-only services keep the contract too
 from airflow_provider_stop import services
 from airflow_provider_stop.hooks.base import SYNC_ASYNC_PAIRS, StopServiceHook
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from airflow_provider_stop.get_provider_info import SERVICES, get_provider_info
-from airflow_provider_stop.services import services
+from airflow_provider_stop.services import provided
 
 
 def test_provider_info_matches_airflows_schema() -> None:
@@ -74,7 +74,7 @@ HEAVY = [
 @pytest.mark.parametrize(
     "module",
     [
-        *(svc.module(layer) for svc in services() for layer in ("operators", "sensors", "notifications")),
+        *(svc.module(layer) for svc in provided() for layer in ("operators", "sensors", "notifications")),
         "airflow_provider_stop.retry",
     ],
 )

@@ -186,6 +186,9 @@ class AmperityEmulator(Emulator, service="amperity"):
     def add_target(self, target_id: str) -> Any:
         return self.add_run(target_id)
 
+    def has_target(self, target_id: str) -> bool:
+        return target_id in self.runs
+
     def override_state(self, target_id: str, state: str | None) -> None:
         self.runs[target_id].forced_state = state
 

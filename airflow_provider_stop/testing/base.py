@@ -150,6 +150,10 @@ class Emulator:
         """Create a running target with this id."""
         raise NotImplementedError
 
+    def has_target(self, target_id: str) -> bool:
+        """A target with this id exists."""
+        raise NotImplementedError
+
     def override_state(self, target_id: str, state: str | None) -> None:
         """Make the target report ``state`` whatever happens (None: its real state again)."""
         raise NotImplementedError

@@ -156,6 +156,9 @@ class DataForSeoEmulator(Emulator, service="dataforseo"):
     def add_target(self, target_id: str) -> Any:
         return self.add_task(target_id)
 
+    def has_target(self, target_id: str) -> bool:
+        return target_id in self.tasks
+
     def override_state(self, target_id: str, state: str | None) -> None:
         self.tasks[target_id].progress_override = state
 

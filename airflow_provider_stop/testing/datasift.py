@@ -115,6 +115,9 @@ class DataSiftEmulator(Emulator, service="datasift"):
     def add_target(self, target_id: str) -> Any:
         return self.add_source(target_id)
 
+    def has_target(self, target_id: str) -> bool:
+        return target_id in self.sources
+
     def override_state(self, target_id: str, state: str | None) -> None:
         self.sources[target_id].status_override = state
 

@@ -159,6 +159,9 @@ class RainforestEmulator(Emulator, service="rainforest"):
     def add_target(self, target_id: str) -> Any:
         return self.add_collection(target_id)
 
+    def has_target(self, target_id: str) -> bool:
+        return target_id in self.collections
+
     def override_state(self, target_id: str, state: str | None) -> None:
         self.collections[target_id].status_override = state
 
