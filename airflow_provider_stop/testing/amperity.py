@@ -182,15 +182,11 @@ class AmperityEmulator(Emulator, service="amperity"):
 
     stopped_state = "canceled"
     stop_route = ("POST", "*/stop")
+    targets_attr = "runs"
+    state_override_attr = "forced_state"
 
     def add_target(self, target_id: str) -> Any:
         return self.add_run(target_id)
-
-    def has_target(self, target_id: str) -> bool:
-        return target_id in self.runs
-
-    def override_state(self, target_id: str, state: str | None) -> None:
-        self.runs[target_id].forced_state = state
 
     def _state(self, run: Run, now: float) -> str:
         s = self.settings

@@ -145,6 +145,9 @@ class Emulator:
     stopped_state: ClassVar[str]
     #: (method, raw-path glob) of the service's stop request.
     stop_route: ClassVar[tuple[str, str]]
+    #: The attribute holding the targets by id, and their attribute that overrides the reported state.
+    targets_attr: ClassVar[str]
+    state_override_attr: ClassVar[str] = "status_override"
 
     def add_target(self, target_id: str) -> Any:
         """Create a running target with this id."""
@@ -152,11 +155,11 @@ class Emulator:
 
     def has_target(self, target_id: str) -> bool:
         """A target with this id exists."""
-        raise NotImplementedError
+        return target_id in getattr(self, self.targets_attr)
 
     def override_state(self, target_id: str, state: str | None) -> None:
         """Make the target report ``state`` whatever happens (None: its real state again)."""
-        raise NotImplementedError
+        setattr(getattr(self, self.targets_attr)[target_id], self.state_override_attr, state)
 
     def is_stopped(self, target_id: str) -> bool:
         return self.target_state(target_id) == self.stopped_state

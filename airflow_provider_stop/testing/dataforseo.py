@@ -152,15 +152,11 @@ class DataForSeoEmulator(Emulator, service="dataforseo"):
 
     stopped_state = "finished"
     stop_route = ("POST", "/v3/on_page/force_stop")
+    targets_attr = "tasks"
+    state_override_attr = "progress_override"
 
     def add_target(self, target_id: str) -> Any:
         return self.add_task(target_id)
-
-    def has_target(self, target_id: str) -> bool:
-        return target_id in self.tasks
-
-    def override_state(self, target_id: str, state: str | None) -> None:
-        self.tasks[target_id].progress_override = state
 
     # ---- the model ------------------------------------------------------------------------
     def _state(self, task: CrawlTask, now: float) -> tuple[str, str | None, float | None, int]:

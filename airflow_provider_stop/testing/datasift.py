@@ -111,15 +111,10 @@ class DataSiftEmulator(Emulator, service="datasift"):
 
     stopped_state = "stopped"
     stop_route = ("PUT", "/v1.6/source/stop")
+    targets_attr = "sources"
 
     def add_target(self, target_id: str) -> Any:
         return self.add_source(target_id)
-
-    def has_target(self, target_id: str) -> bool:
-        return target_id in self.sources
-
-    def override_state(self, target_id: str, state: str | None) -> None:
-        self.sources[target_id].status_override = state
 
     def _status(self, source: Source, now: float) -> str:
         if source.status_override:

@@ -207,15 +207,10 @@ class FelderaEmulator(Emulator, service="feldera"):
 
     stopped_state = "Stopped"
     stop_route = ("POST", "*/stop")
+    targets_attr = "pipelines"
 
     def add_target(self, target_id: str) -> Any:
         return self.add_pipeline(target_id)
-
-    def has_target(self, target_id: str) -> bool:
-        return target_id in self.pipelines
-
-    def override_state(self, target_id: str, state: str | None) -> None:
-        self.pipelines[target_id].status_override = state
 
     # ---- helpers ---------------------------------------------------------------------------
     def error_response(

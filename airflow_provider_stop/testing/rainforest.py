@@ -155,15 +155,10 @@ class RainforestEmulator(Emulator, service="rainforest"):
 
     stopped_state = "idle"
     stop_route = ("GET", "*/stop")
+    targets_attr = "collections"
 
     def add_target(self, target_id: str) -> Any:
         return self.add_collection(target_id)
-
-    def has_target(self, target_id: str) -> bool:
-        return target_id in self.collections
-
-    def override_state(self, target_id: str, state: str | None) -> None:
-        self.collections[target_id].status_override = state
 
     def _status(self, item: Collection, now: float) -> str:
         if item.status_override:

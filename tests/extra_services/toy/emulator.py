@@ -24,6 +24,8 @@ class Job:
 class ToyEmulator(Emulator, service="toy"):
     stopped_state = "stopped"
     stop_route = ("POST", "/v1/jobs/*/stop")
+    targets_attr = "jobs"
+    state_override_attr = "state_override"
 
     def __init__(self, api_key: str = "toy-key-LEAKCANARY-0006", stopping_seconds: float = 0.05) -> None:
         super().__init__()
@@ -48,12 +50,6 @@ class ToyEmulator(Emulator, service="toy"):
             job = self.jobs[target_id] = Job(target_id)
         return job
 
-    def has_target(self, target_id: str) -> bool:
-        return target_id in self.jobs
-
-    def override_state(self, target_id: str, state: str | None) -> None:
-        self.jobs[target_id].state_override = state
-
     def target_state(self, target_id: str) -> str:
         with self._state_lock:
             return self._state(self.jobs[target_id])
@@ -77,25 +73,28 @@ class ToyEmulator(Emulator, service="toy"):
     async def handle_me(self, request: Request) -> Response:
         return self._auth_error(request) or JSONResponse({"name": "toy"})
 
-    async def handle_get(self, request: Request) -> Response:
+    def _job(self, request: Request) -> Job | Response:
+        """The job the path names, or the error answer (bad token, unknown id)."""
         if err := self._auth_error(request):
             return err
         job_id = unquote(request.path_params["job_id"])
+        return self.jobs.get(job_id) or self.error_response(404, f"no job {job_id}", "not_found")
+
+    async def handle_get(self, request: Request) -> Response:
+        job = self._job(request)
+        if isinstance(job, Response):
+            return job
         with self._state_lock:
-            job = self.jobs.get(job_id)
-            if job is None:
-                return self.error_response(404, f"no job {job_id}", "not_found")
             return JSONResponse({"id": job.id, "state": self._state(job)})
 
     async def handle_stop(self, request: Request) -> Response:
-        if err := self._auth_error(request):
-            return err
-        job_id = unquote(request.path_params["job_id"])
+        job = self._job(request)
+        if isinstance(job, Response):
+            return job
         with self._state_lock:
-            job = self.jobs.get(job_id)
-            if job is None:
-                return self.error_response(404, f"no job {job_id}", "not_found")
-            if job.stop_at is not None:
-                return JSONResponse({"id": job.id, "state": self._state(job)}, status_code=200)
-            job.stop_at = time.time() + self.stopping_seconds
-            return JSONResponse({"id": job.id, "state": self._state(job)}, status_code=202)
+            already = job.stop_at is not None
+            if not already:
+                job.stop_at = time.time() + self.stopping_seconds
+            return JSONResponse(
+                {"id": job.id, "state": self._state(job)}, status_code=200 if already else 202
+            )
