@@ -12,6 +12,10 @@ class AmperityBinding(ServiceBinding, service="amperity"):
     """What every Amperity task class shares: the hook, the id parameter, the connection."""
 
 
+#: ``amperity_default``, from the registry entry.
+DEFAULT_CONN_ID = AmperityBinding.service_info.default_conn_id
+
+
 class AmperityStopWorkflowRunOperator(AmperityBinding, StopOperatorBase):
     """
     ``POST /api/workflow/runs/{id}/stop`` each run and wait until ``GET /api/workflow/runs/{id}`` is
@@ -29,7 +33,7 @@ class AmperityStopWorkflowRunOperator(AmperityBinding, StopOperatorBase):
     template_fields = ("workflow_run_id", "amperity_conn_id")
 
     def __init__(
-        self, *, workflow_run_id: str | list[str], amperity_conn_id: str = "amperity_default", **kwargs: Any
+        self, *, workflow_run_id: str | list[str], amperity_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.workflow_run_id = workflow_run_id
@@ -59,7 +63,7 @@ class AmperityStopAllWorkflowRunsOperator(AmperityBinding, StopAllOperatorBase):
         *,
         workflow_type: str | None = None,
         lookback: float | timedelta = timedelta(days=7),
-        amperity_conn_id: str = "amperity_default",
+        amperity_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         from airflow_provider_stop.hooks.amperity import validate_lookback

@@ -22,6 +22,10 @@ class DataForSeoBinding(ServiceBinding, service="dataforseo"):
         self.hook_params = {**self.hook_params, "queued_grace": grace}
 
 
+#: ``dataforseo_default``, from the registry entry.
+DEFAULT_CONN_ID = DataForSeoBinding.service_info.default_conn_id
+
+
 class DataForSeoStopOnPageTasksOperator(DataForSeoBinding, StopOperatorBase):
     """
     Force-stop On-Page crawl tasks and wait until each summary says ``crawl_progress: finished``.
@@ -50,7 +54,7 @@ class DataForSeoStopOnPageTasksOperator(DataForSeoBinding, StopOperatorBase):
         self,
         *,
         crawl_task_ids: str | list[str],
-        dataforseo_conn_id: str = "dataforseo_default",
+        dataforseo_conn_id: str = DEFAULT_CONN_ID,
         queued_grace: float | None = DEFAULT_QUEUED_GRACE,
         **kwargs: Any,
     ) -> None:

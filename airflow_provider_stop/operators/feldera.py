@@ -13,6 +13,10 @@ class FelderaBinding(ServiceBinding, service="feldera"):
     """What every Feldera task class shares: the hook, the name parameter, the connection."""
 
 
+#: ``feldera_default``, from the registry entry.
+DEFAULT_CONN_ID = FelderaBinding.service_info.default_conn_id
+
+
 class FelderaStopOptions(FelderaBinding):
     """Feldera's stop parameters, shared by the operators and the notifier."""
 
@@ -83,7 +87,7 @@ class FelderaStopPipelineOperator(FelderaStopOptions, StopOperatorBase):
         force: bool = False,
         force_after: float | None = None,
         fallback_to_force: bool = False,
-        feldera_conn_id: str = "feldera_default",
+        feldera_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(escalate_after=force_after, **kwargs)
@@ -108,7 +112,7 @@ class FelderaStopAllPipelinesOperator(FelderaStopOptions, StopAllOperatorBase):
         force: bool = False,
         force_after: float | None = None,
         fallback_to_force: bool = False,
-        feldera_conn_id: str = "feldera_default",
+        feldera_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(escalate_after=force_after, **kwargs)
