@@ -20,7 +20,6 @@ import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseHook
@@ -64,6 +63,7 @@ from airflow_provider_stop.hooks.errors import (
 from airflow_provider_stop.hooks.transport import (
     REDACTED,
     SHARED_POOL_SIZE,
+    HttpTransport,
     RatePacer,
     Redactor,
     RetrySettings,
@@ -108,6 +108,7 @@ __all__ = [
     "BatchStopError",
     "ClientConfig",
     "FeatureUnavailableError",
+    "HttpTransport",
     "InvalidInputError",
     "MalformedResponseError",
     "PaymentRequiredError",
@@ -177,7 +178,7 @@ SYNC_ASYNC_PAIRS: tuple[tuple[str, str], ...] = (
 )
 
 
-class StopServiceHook(BaseHook):
+class StopServiceHook(HttpTransport, BaseHook):
     """
     A service's connection, auth and API, and the generic stop / status / wait machinery.
 
@@ -415,165 +416,6 @@ class StopServiceHook(BaseHook):
             self._adopt_config(self.build_config(conn))
         assert self._config is not None
         return self._config
-
-    def get_conn(self) -> requests.Session:
-        """A pooled ``requests`` session (redirects are never followed)."""
-        if self._session is None:
-            import requests
-
-            self._session = requests.Session()
-        return self._session
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-
-    @asynccontextmanager
-    async def async_client(self) -> Any:
-        """The event loop's shared ``httpx.AsyncClient``: a triggerer running a thousand waits keeps
-        one connection pool (and one TLS context, which costs ~50 ms to build) instead of one each."""
-        config = await self.aconfig()
-        parts = urllib.parse.urlsplit(config.base_url)
-        async with shared_async_client(config.verify, f"{parts.scheme}://{parts.netloc}") as client:
-            yield client
-
-    # ---- transports ------------------------------------------------------------------------
-    def _url(self, config: ClientConfig, request: ApiRequest) -> str:
-        return (request.base_url or config.base_url).rstrip("/") + request.path
-
-    def _params(self, config: ClientConfig, request: ApiRequest) -> dict[str, str]:
-        return {**config.params, **request.params}
-
-    def _headers(self, config: ClientConfig, request: ApiRequest) -> dict[str, str]:
-        return {"Accept": "application/json", **config.headers, **request.headers}
-
-    def _on_retry(self, state: Any) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = getattr(state.next_action, "sleep", 0.0) if state.next_action else 0.0
-        self.log.warning(
-            "%s: attempt %d failed (%s); retrying in %.1fs",
-            self.hook_name,
-            state.attempt_number,
-            self.redact(str(exc)),
-            wait,
-        )
-
-    def _request_error(self, request: ApiRequest, exc: Exception) -> InvalidInputError:
-        """The request could not even be built (a header or URL the HTTP library refuses): permanent."""
-        return InvalidInputError(
-            self.redact(
-                f"{self.hook_name}: {request.method} {self.describe(request)} cannot be sent: "
-                f"{type(exc).__name__}: {exc}"
-            ),
-            target_id=request.target_id,
-        )
-
-    def _transport_error(self, request: ApiRequest, exc: Exception) -> ServiceUnavailableError:
-        kind = type(exc).__name__
-        return ServiceUnavailableError(
-            self.redact(f"{self.hook_name}: {request.method} {self.describe(request)} failed: {kind}: {exc}"),
-            target_id=request.target_id,
-        )
-
-    def _send_once(self, request: ApiRequest) -> ApiResponse:
-        """One request; a 401 is answered once with fresh credentials when the hook can get them."""
-        response = self._exchange(request)
-        if response.status_code == 401 and request.authenticate and self.invalidate_auth():
-            self.log.info("%s: HTTP 401 with a cached token; retrying once with a new one", self.hook_name)
-            response = self._exchange(request)
-        self.raise_for_response(request, response)
-        return response
-
-    def _exchange(self, request: ApiRequest) -> ApiResponse:
-        import requests
-
-        config = self.config
-        headers = {**self._headers(config, request), **(self.request_auth() if request.authenticate else {})}
-        if (pause := self.budget_wait(request)) > 0:
-            time.sleep(pause)
-        try:
-            resp = self.get_conn().request(
-                request.method,
-                self._url(config, request),
-                params=self._params(config, request),
-                json=request.json,
-                data=request.form,
-                headers=headers,
-                timeout=self.timeout,
-                verify=config.verify,
-                allow_redirects=False,
-            )
-            text = resp.text
-        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, ValueError) as exc:
-            raise self._request_error(request, exc) from None
-        except requests.RequestException as exc:
-            raise self._transport_error(request, exc) from None
-        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
-        self.observe_response(response)
-        return response
-
-    async def _asend_once(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
-        response = await self._aexchange(client, request)
-        if response.status_code == 401 and request.authenticate and self.invalidate_auth():
-            self.log.info("%s: HTTP 401 with a cached token; retrying once with a new one", self.hook_name)
-            response = await self._aexchange(client, request)
-        self.raise_for_response(request, response)
-        return response
-
-    async def _aexchange(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
-        import httpx
-
-        config = await self.aconfig()
-        auth = await self.arequest_auth(client) if request.authenticate else {}
-        headers = {**self._headers(config, request), **auth}
-        if (pause := self.budget_wait(request)) > 0:
-            await asyncio.sleep(pause)
-        try:
-            async with request_slots(client):
-                resp = await client.request(
-                    request.method,
-                    self._url(config, request),
-                    params=self._params(config, request),
-                    json=request.json,
-                    data=request.form,
-                    headers=headers,
-                    timeout=self.timeout,
-                )
-            text = resp.text
-        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL, ValueError) as exc:
-            raise self._request_error(request, exc) from None
-        except httpx.HTTPError as exc:
-            raise self._transport_error(request, exc) from None
-        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
-        self.observe_response(response)
-        return response
-
-    def send(self, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None) -> Any:
-        """
-        Send with retries on transient failures only; a 4xx that cannot change is raised at once.
-
-        ``parse`` runs inside the retry, so a malformed body is retried too: pass it for reads only,
-        never for a stop, which must not be sent again once the service has answered it.
-        """
-        import tenacity
-
-        for attempt in tenacity.Retrying(**self.retry.tenacity_kwargs(self._on_retry)):
-            with attempt:
-                response = self._send_once(request)
-                return parse(response) if parse else response
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def asend(
-        self, client: httpx.AsyncClient, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None
-    ) -> Any:
-        import tenacity
-
-        async for attempt in tenacity.AsyncRetrying(**self.retry.tenacity_kwargs(self._on_retry)):
-            with attempt:
-                response = await self._asend_once(client, request)
-                return parse(response) if parse else response
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # ---- reading answers -------------------------------------------------------------------
     def json_object(self, response: ApiResponse, what: str) -> dict[str, Any]:

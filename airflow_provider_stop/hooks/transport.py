@@ -15,12 +15,25 @@ import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from airflow_provider_stop.hooks.errors import StopTimeoutError, TransientStopError
+from airflow_provider_stop.hooks.data import ApiRequest, ApiResponse, ClientConfig
+from airflow_provider_stop.hooks.errors import (
+    InvalidInputError,
+    ServiceUnavailableError,
+    StopTimeoutError,
+    TransientStopError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+    import requests
+    from airflow.sdk.types import Logger
+
+T = TypeVar("T")
 
 REDACTED = "***"
 
@@ -233,3 +246,205 @@ class RetrySettings:
             "before_sleep": on_retry,
             "reraise": True,
         }
+
+
+class HttpTransport:
+    """
+    Sends a hook's ``ApiRequest`` and returns its ``ApiResponse``: with ``requests`` on the worker and
+    with the event loop's shared ``httpx`` client in the triggerer. Every request has the hook's
+    timeout, never follows a redirect, is paced, retried on transient failures only (tenacity), sent
+    once more with fresh credentials after a 401 when the hook can get them, and every error text
+    passes through the hook's redactor.
+
+    ``StopServiceHook`` is built on it; the methods it calls back (``config``, ``describe``,
+    ``raise_for_response``, ``request_auth``, ...) are the hook's, declared here for type checking.
+    """
+
+    hook_name: ClassVar[str]
+    timeout: float
+    retry: RetrySettings
+    redact: Redactor
+    _session: requests.Session | None
+
+    if TYPE_CHECKING:
+
+        @property
+        def log(self) -> Logger: ...
+
+        @property
+        def config(self) -> ClientConfig: ...
+
+        async def aconfig(self) -> ClientConfig: ...
+
+        def describe(self, request: ApiRequest) -> str: ...
+
+        def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None: ...
+
+        def request_auth(self) -> Mapping[str, str]: ...
+
+        async def arequest_auth(self, client: httpx.AsyncClient) -> Mapping[str, str]: ...
+
+        def invalidate_auth(self) -> bool: ...
+
+        def observe_response(self, response: ApiResponse) -> None: ...
+
+        def budget_wait(self, request: ApiRequest) -> float: ...
+
+    def get_conn(self) -> requests.Session:
+        """A pooled ``requests`` session (redirects are never followed)."""
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    @asynccontextmanager
+    async def async_client(self) -> Any:
+        """The event loop's shared ``httpx.AsyncClient``: a triggerer running a thousand waits keeps
+        one connection pool (and one TLS context, which costs ~50 ms to build) instead of one each."""
+        config = await self.aconfig()
+        parts = urllib.parse.urlsplit(config.base_url)
+        async with shared_async_client(config.verify, f"{parts.scheme}://{parts.netloc}") as client:
+            yield client
+
+    # ---- transports ------------------------------------------------------------------------
+    def _url(self, config: ClientConfig, request: ApiRequest) -> str:
+        return (request.base_url or config.base_url).rstrip("/") + request.path
+
+    def _params(self, config: ClientConfig, request: ApiRequest) -> dict[str, str]:
+        return {**config.params, **request.params}
+
+    def _headers(self, config: ClientConfig, request: ApiRequest) -> dict[str, str]:
+        return {"Accept": "application/json", **config.headers, **request.headers}
+
+    def _on_retry(self, state: Any) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = getattr(state.next_action, "sleep", 0.0) if state.next_action else 0.0
+        self.log.warning(
+            "%s: attempt %d failed (%s); retrying in %.1fs",
+            self.hook_name,
+            state.attempt_number,
+            self.redact(str(exc)),
+            wait,
+        )
+
+    def _request_error(self, request: ApiRequest, exc: Exception) -> InvalidInputError:
+        """The request could not even be built (a header or URL the HTTP library refuses): permanent."""
+        return InvalidInputError(
+            self.redact(
+                f"{self.hook_name}: {request.method} {self.describe(request)} cannot be sent: "
+                f"{type(exc).__name__}: {exc}"
+            ),
+            target_id=request.target_id,
+        )
+
+    def _transport_error(self, request: ApiRequest, exc: Exception) -> ServiceUnavailableError:
+        kind = type(exc).__name__
+        return ServiceUnavailableError(
+            self.redact(f"{self.hook_name}: {request.method} {self.describe(request)} failed: {kind}: {exc}"),
+            target_id=request.target_id,
+        )
+
+    def _send_once(self, request: ApiRequest) -> ApiResponse:
+        """One request; a 401 is answered once with fresh credentials when the hook can get them."""
+        response = self._exchange(request)
+        if response.status_code == 401 and request.authenticate and self.invalidate_auth():
+            self.log.info("%s: HTTP 401 with a cached token; retrying once with a new one", self.hook_name)
+            response = self._exchange(request)
+        self.raise_for_response(request, response)
+        return response
+
+    def _exchange(self, request: ApiRequest) -> ApiResponse:
+        import requests
+
+        config = self.config
+        headers = {**self._headers(config, request), **(self.request_auth() if request.authenticate else {})}
+        if (pause := self.budget_wait(request)) > 0:
+            time.sleep(pause)
+        try:
+            resp = self.get_conn().request(
+                request.method,
+                self._url(config, request),
+                params=self._params(config, request),
+                json=request.json,
+                data=request.form,
+                headers=headers,
+                timeout=self.timeout,
+                verify=config.verify,
+                allow_redirects=False,
+            )
+            text = resp.text
+        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, ValueError) as exc:
+            raise self._request_error(request, exc) from None
+        except requests.RequestException as exc:
+            raise self._transport_error(request, exc) from None
+        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
+        self.observe_response(response)
+        return response
+
+    async def _asend_once(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
+        response = await self._aexchange(client, request)
+        if response.status_code == 401 and request.authenticate and self.invalidate_auth():
+            self.log.info("%s: HTTP 401 with a cached token; retrying once with a new one", self.hook_name)
+            response = await self._aexchange(client, request)
+        self.raise_for_response(request, response)
+        return response
+
+    async def _aexchange(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
+        import httpx
+
+        config = await self.aconfig()
+        auth = await self.arequest_auth(client) if request.authenticate else {}
+        headers = {**self._headers(config, request), **auth}
+        if (pause := self.budget_wait(request)) > 0:
+            await asyncio.sleep(pause)
+        try:
+            async with request_slots(client):
+                resp = await client.request(
+                    request.method,
+                    self._url(config, request),
+                    params=self._params(config, request),
+                    json=request.json,
+                    data=request.form,
+                    headers=headers,
+                    timeout=self.timeout,
+                )
+            text = resp.text
+        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL, ValueError) as exc:
+            raise self._request_error(request, exc) from None
+        except httpx.HTTPError as exc:
+            raise self._transport_error(request, exc) from None
+        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
+        self.observe_response(response)
+        return response
+
+    def send(self, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None) -> Any:
+        """
+        Send with retries on transient failures only; a 4xx that cannot change is raised at once.
+
+        ``parse`` runs inside the retry, so a malformed body is retried too: pass it for reads only,
+        never for a stop, which must not be sent again once the service has answered it.
+        """
+        import tenacity
+
+        for attempt in tenacity.Retrying(**self.retry.tenacity_kwargs(self._on_retry)):
+            with attempt:
+                response = self._send_once(request)
+                return parse(response) if parse else response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def asend(
+        self, client: httpx.AsyncClient, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None
+    ) -> Any:
+        import tenacity
+
+        async for attempt in tenacity.AsyncRetrying(**self.retry.tenacity_kwargs(self._on_retry)):
+            with attempt:
+                response = await self._asend_once(client, request)
+                return parse(response) if parse else response
+        raise AssertionError("unreachable")  # pragma: no cover
