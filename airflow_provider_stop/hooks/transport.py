@@ -353,10 +353,35 @@ class HttpTransport:
     def _send_once(self, request: ApiRequest) -> ApiResponse:
         """One request; a 401 is answered once with fresh credentials when the hook can get them."""
         response = self._exchange(request)
-        if response.status_code == 401 and request.authenticate and self.invalidate_auth():
-            self.log.info("%s: HTTP 401 with a cached token; retrying once with a new one", self.hook_name)
+        if self._renewed_credentials(request, response):
             response = self._exchange(request)
         self.raise_for_response(request, response)
+        return response
+
+    def _call(self, config: ClientConfig, request: ApiRequest, headers: Mapping[str, str]) -> dict[str, Any]:
+        """What both HTTP libraries are asked: method, URL, query, body, headers and the timeout."""
+        return {
+            "method": request.method,
+            "url": self._url(config, request),
+            "params": self._params(config, request),
+            "json": request.json,
+            "data": request.form,
+            "headers": dict(headers),
+            "timeout": self.timeout,
+        }
+
+    def _renewed_credentials(self, request: ApiRequest, response: ApiResponse) -> bool:
+        """After a 401 to an authenticated request: True when the hook dropped a cached credential,
+        so the request goes once more with a fresh one."""
+        if response.status_code == 401 and request.authenticate and self.invalidate_auth():
+            self.log.info("%s: HTTP 401 with a cached token; retrying once with a new one", self.hook_name)
+            return True
+        return False
+
+    def _answer(self, resp: Any, text: str) -> ApiResponse:
+        """The HTTP library's response as plain data; the hook reads its bookkeeping headers."""
+        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
+        self.observe_response(response)
         return response
 
     def _exchange(self, request: ApiRequest) -> ApiResponse:
@@ -368,29 +393,18 @@ class HttpTransport:
             time.sleep(pause)
         try:
             resp = self.get_conn().request(
-                request.method,
-                self._url(config, request),
-                params=self._params(config, request),
-                json=request.json,
-                data=request.form,
-                headers=headers,
-                timeout=self.timeout,
-                verify=config.verify,
-                allow_redirects=False,
+                **self._call(config, request, headers), verify=config.verify, allow_redirects=False
             )
             text = resp.text
         except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, ValueError) as exc:
             raise self._request_error(request, exc) from None
         except requests.RequestException as exc:
             raise self._transport_error(request, exc) from None
-        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
-        self.observe_response(response)
-        return response
+        return self._answer(resp, text)
 
     async def _asend_once(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
         response = await self._aexchange(client, request)
-        if response.status_code == 401 and request.authenticate and self.invalidate_auth():
-            self.log.info("%s: HTTP 401 with a cached token; retrying once with a new one", self.hook_name)
+        if self._renewed_credentials(request, response):
             response = await self._aexchange(client, request)
         self.raise_for_response(request, response)
         return response
@@ -405,23 +419,13 @@ class HttpTransport:
             await asyncio.sleep(pause)
         try:
             async with request_slots(client):
-                resp = await client.request(
-                    request.method,
-                    self._url(config, request),
-                    params=self._params(config, request),
-                    json=request.json,
-                    data=request.form,
-                    headers=headers,
-                    timeout=self.timeout,
-                )
+                resp = await client.request(**self._call(config, request, headers))
             text = resp.text
         except (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL, ValueError) as exc:
             raise self._request_error(request, exc) from None
         except httpx.HTTPError as exc:
             raise self._transport_error(request, exc) from None
-        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
-        self.observe_response(response)
-        return response
+        return self._answer(resp, text)
 
     def send(self, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None) -> Any:
         """
