@@ -2,10 +2,10 @@
 machinery built on it.
 
 The pieces the hook uses live in modules named for them: ``errors`` (the error hierarchy), ``data``
-(status, acks, requests and responses as plain data), ``validation``, ``transport`` (redaction,
-pacing, shared clients, retry settings), ``waiting`` and ``connection`` (reading an Airflow
-connection). Every name this module defined before is still importable from here: stored trigger
-events name errors by ``airflow_provider_stop.hooks.base.<Error>``.
+(status, acks, requests and responses as plain data), ``validation``, ``transport`` (``HttpTransport``,
+which sends requests, and redaction, pacing, shared clients, retry settings), ``waiting`` and
+``connection`` (reading an Airflow connection). Every name this module defined before is still
+importable from here: stored trigger events name errors by ``airflow_provider_stop.hooks.base.<Error>``.
 
 Nothing heavy is imported at module level.
 """
