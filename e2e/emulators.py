@@ -23,6 +23,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from airflow_provider_stop import services
 from airflow_provider_stop.testing.amperity import AmperityEmulator
 from airflow_provider_stop.testing.base import Emulator
 from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
@@ -129,13 +130,7 @@ class Emulators:
         return emulators
 
     def all(self) -> dict[str, Emulator]:
-        return {
-            "feldera": self.feldera,
-            "dataforseo": self.dataforseo,
-            "rainforest": self.rainforest,
-            "amperity": self.amperity,
-            "datasift": self.datasift,
-        }
+        return {svc.name: getattr(self, svc.name) for svc in services.provided()}
 
     def stop(self) -> None:
         for emulator in self.all().values():

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_stop import services
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE_IMPORT = "from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator"
 #: What a DAG file imports on top of the base classes, per variant.
@@ -30,9 +32,9 @@ IMPORTS = {
     "airflow.sdk base classes": "",
     "+ airflow-provider-stop": (
         "\n".join(
-            f"import airflow_provider_stop.{layer}.{svc}"
+            f"import {svc.module(layer)}"
             for layer in ("operators", "sensors", "notifications")
-            for svc in ("feldera", "dataforseo", "rainforest", "amperity", "datasift")
+            for svc in services.provided()
         )
     ),
     "+ HttpOperator, HttpSensor": (
@@ -110,13 +112,7 @@ def worker_triggerer(args: dict[str, Any]) -> dict[str, Any]:
     """Many waits of the generic trigger in one event loop, as a triggerer runs them."""
     from airflow_provider_stop.triggers.base import StopWaitTrigger
 
-    hooks = {
-        "feldera": "airflow_provider_stop.hooks.feldera.FelderaHook",
-        "dataforseo": "airflow_provider_stop.hooks.dataforseo.DataForSeoHook",
-        "rainforest": "airflow_provider_stop.hooks.rainforest.RainforestHook",
-        "datasift": "airflow_provider_stop.hooks.datasift.DataSiftHook",
-        "amperity": "airflow_provider_stop.hooks.amperity.AmperityHook",
-    }
+    hooks = {svc.name: svc.hook_path for svc in services.provided()}
     deadline = time.time() + args["deadline_s"]
     triggers = [
         (
@@ -320,27 +316,9 @@ def bench_triggerer(n: int, poll: float) -> list[Row]:
     try:
         per = n // len(emulators)
         targets = {s: [f"{s}-{i}" for i in range(per)] for s in emulators}
-        stopped_value = {
-            "feldera": "Stopped",
-            "dataforseo": "finished",
-            "rainforest": "idle",
-            "datasift": "stopped",
-        }
-        setters = {
-            "feldera": lambda emu, tid, v: setattr(emu.pipelines[tid], "status_override", v),
-            "dataforseo": lambda emu, tid, v: setattr(emu.tasks[tid], "progress_override", v),
-            "rainforest": lambda emu, tid, v: setattr(emu.collections[tid], "status_override", v),
-            "datasift": lambda emu, tid, v: setattr(emu.sources[tid], "status_override", v),
-        }
-        adders = {
-            "feldera": lambda emu, tid: emu.add_pipeline(tid),
-            "dataforseo": lambda emu, tid: emu.add_task(tid),
-            "rainforest": lambda emu, tid: emu.add_collection(tid),
-            "datasift": lambda emu, tid: emu.add_source(tid),
-        }
         for service, ids in targets.items():
             for tid in ids:
-                adders[service](emulators[service], tid)
+                emulators[service].add_target(tid)
         rng = random.Random(8)
         start = time.time() + 8.0  # the worker needs a few seconds to import Airflow and build the triggers
         schedule = sorted(
@@ -352,7 +330,7 @@ def bench_triggerer(n: int, poll: float) -> list[Row]:
         def flipper() -> None:  # targets reach their stopped state at random times
             for at, service, tid in schedule:
                 time.sleep(max(0.0, at - time.time()))
-                setters[service](emulators[service], tid, stopped_value[service])
+                emulators[service].override_state(tid, emulators[service].stopped_state)
                 flips[tid] = time.time()
 
         thread = threading.Thread(target=flipper, daemon=True)

@@ -175,13 +175,7 @@ def main() -> int:
         print("airflow db migrate failed; see .demo/logs/db-migrate.log")
         return 1
 
-    targets = (
-        [("feldera", name) for name in feldera.pipelines]
-        + [("dataforseo", t) for t in dfs.tasks]
-        + [("rainforest", c) for c in rainforest.collections]
-        + [("datasift", s) for s in datasift.sources]
-        + [("amperity", r) for r in amperity.runs]
-    )
+    targets = [(service, tid) for service, emu in emulators.items() for tid in getattr(emu, emu.targets_attr)]
     before = {key: state(*key) for key in targets}
     rows: list[tuple[str, str, str, str, str]] = []
     problems: list[str] = []

@@ -12,12 +12,9 @@ from typing import Any
 from airflow.sdk.exceptions import TaskDeferred
 from airflow.sdk.module_loading import import_string
 
-from airflow_provider_stop.testing.amperity import AmperityEmulator
+import tests.extra_services  # noqa: F401 - registers the test-only services
+from airflow_provider_stop import services
 from airflow_provider_stop.testing.base import Emulator
-from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
-from airflow_provider_stop.testing.datasift import DataSiftEmulator
-from airflow_provider_stop.testing.feldera import FelderaEmulator
-from airflow_provider_stop.testing.rainforest import RainforestEmulator
 
 #: The hook's retry budget in these suites: 4 attempts, short waits, a 0.5 s read timeout.
 HOOK: dict[str, Any] = {"max_attempts": 4, "retry_min_wait": 0.01, "retry_max_wait": 0.05, "timeout": 0.5}
@@ -54,7 +51,7 @@ class Driver:
         return conn
 
     def cls(self, layer: str, name: str) -> Any:
-        return import_string(f"airflow_provider_stop.{layer}.{self.module}.{name}")
+        return import_string(f"{services.service(self.service).module(layer)}.{name}")
 
     def hook(self) -> Any:
         hook_path = self.cls("operators", self.operator).hook_class_path
@@ -67,82 +64,64 @@ class Driver:
         return emu.handled_count(*self.stop_request)
 
 
-DRIVERS = {
-    "feldera": Driver(
-        service="feldera",
-        make=lambda: FelderaEmulator(api_key="feldera-key-LEAKCANARY-0001", stopping_seconds=0.1),
-        add=lambda emu, tid: emu.add_pipeline(tid),
-        is_stopped=lambda emu, tid: emu.status_of(tid) == "Stopped",
-        override_state=lambda emu, tid, state: setattr(emu.pipelines[tid], "status_override", state),
-        stop_request=("POST", "*/stop"),
-        module="feldera",
-        operator="FelderaStopPipelineOperator",
-        sensor="FelderaPipelineStoppedSensor",
-        notifier="FelderaStopPipelineNotifier",
-        target_field="pipeline_name",
-        options={"force": True},
-    ),
-    "dataforseo": Driver(
-        service="dataforseo",
-        make=lambda: DataForSeoEmulator(password="dfs-password-LEAKCANARY-0002", stop_delay_seconds=0.1),
-        add=lambda emu, tid: emu.add_task(tid),
-        is_stopped=lambda emu, tid: emu.progress_of(tid) == "finished",
-        override_state=lambda emu, tid, state: setattr(emu.tasks[tid], "progress_override", state),
-        stop_request=("POST", "/v3/on_page/force_stop"),
-        module="dataforseo",
-        operator="DataForSeoStopOnPageTasksOperator",
-        sensor="DataForSeoOnPageTasksStoppedSensor",
-        notifier="DataForSeoStopOnPageTasksNotifier",
-        target_field="crawl_task_ids",
-        conn_extra={"requests_per_second": 10_000},
-        secret_attr="password",
-    ),
-    "rainforest": Driver(
-        service="rainforest",
-        make=lambda: RainforestEmulator(api_key="rainforest-key-LEAKCANARY-0003", queue_seconds=0.0),
-        add=lambda emu, tid: emu.add_collection(tid),
-        is_stopped=lambda emu, tid: emu.status_of(tid) == "idle",
-        override_state=lambda emu, tid, state: setattr(emu.collections[tid], "status_override", state),
-        stop_request=("GET", "*/stop"),
-        module="rainforest",
-        operator="RainforestStopCollectionOperator",
-        sensor="RainforestCollectionStoppedSensor",
-        notifier="RainforestStopCollectionNotifier",
-        target_field="collection_id",
-        refuses_stop_in_unknown_state=True,
-    ),
-    "amperity": Driver(
-        service="amperity",
-        make=lambda: AmperityEmulator(
-            client_secret="amperity-secret-LEAKCANARY-0004", cancel_seconds=0.1, rate_limit_per_second=100_000
-        ),
-        add=lambda emu, tid: emu.add_run(tid),
-        is_stopped=lambda emu, tid: emu.state_of(tid) == "canceled",
-        override_state=lambda emu, tid, state: setattr(emu.runs[tid], "forced_state", state),
-        stop_request=("POST", "*/stop"),
-        module="amperity",
-        operator="AmperityStopWorkflowRunOperator",
-        sensor="AmperityWorkflowRunStoppedSensor",
-        notifier="AmperityStopWorkflowRunNotifier",
-        target_field="workflow_run_id",
-        conn_extra={"requests_per_second": 10_000},
-        secret_attr="client_secret",
-    ),
-    "datasift": Driver(
-        service="datasift",
-        make=lambda: DataSiftEmulator(api_key="datasift-key-LEAKCANARY-0005", credits_per_hour=10**9),
-        add=lambda emu, tid: emu.add_source(tid),
-        is_stopped=lambda emu, tid: emu.status_of(tid) == "stopped",
-        override_state=lambda emu, tid, state: setattr(emu.sources[tid], "status_override", state),
-        stop_request=("PUT", "/v1.6/source/stop"),
-        module="datasift",
-        operator="DataSiftStopSourceOperator",
-        sensor="DataSiftSourceStoppedSensor",
-        notifier="DataSiftStopSourceNotifier",
-        target_field="source_id",
-        refuses_stop_in_unknown_state=True,
-    ),
+#: How the shared suites set up each service's emulator: a canary secret and short transitions. A
+#: service without an entry here is started with its emulator's defaults.
+SETUP: dict[str, dict[str, Any]] = {
+    "feldera": {
+        "emulator": {"api_key": "feldera-key-LEAKCANARY-0001", "stopping_seconds": 0.1},
+        "options": {"force": True},
+    },
+    "dataforseo": {
+        "emulator": {"password": "dfs-password-LEAKCANARY-0002", "stop_delay_seconds": 0.1},
+        "conn_extra": {"requests_per_second": 10_000},
+        "secret_attr": "password",
+    },
+    "rainforest": {
+        "emulator": {"api_key": "rainforest-key-LEAKCANARY-0003", "queue_seconds": 0.0},
+        "refuses_stop_in_unknown_state": True,
+    },
+    "amperity": {
+        "emulator": {
+            "client_secret": "amperity-secret-LEAKCANARY-0004",
+            "cancel_seconds": 0.1,
+            "rate_limit_per_second": 100_000,
+        },
+        "conn_extra": {"requests_per_second": 10_000},
+        "secret_attr": "client_secret",
+    },
+    "datasift": {
+        "emulator": {"api_key": "datasift-key-LEAKCANARY-0005", "credits_per_hour": 10**9},
+        "refuses_stop_in_unknown_state": True,
+    },
 }
+
+
+def driver(svc: services.Service) -> Driver:
+    """The shared suites' driver of one registered service: its classes from the registry, its
+    targets through the emulator's generic interface (``add_target``, ``override_state``, ...)."""
+    setup = SETUP.get(svc.name, {})
+    emulator_cls = import_string(svc.emulator_path)
+    kwargs = dict(setup.get("emulator", {}))
+    return Driver(
+        service=svc.name,
+        make=lambda: emulator_cls(**kwargs),
+        add=lambda emu, tid: emu.add_target(tid),
+        is_stopped=lambda emu, tid: emu.is_stopped(tid),
+        override_state=lambda emu, tid, state: emu.override_state(tid, state),
+        stop_request=emulator_cls.stop_route,
+        module=svc.name,
+        operator=svc.operator,
+        sensor=svc.sensor,
+        notifier=svc.notifier,
+        target_field=svc.target_param,
+        options=dict(setup.get("options", {})),
+        conn_extra=dict(setup.get("conn_extra", {})),
+        secret_attr=setup.get("secret_attr", "api_key"),
+        refuses_stop_in_unknown_state=setup.get("refuses_stop_in_unknown_state", False),
+    )
+
+
+DRIVERS = {svc.name: driver(svc) for svc in services.services()}
 
 
 async def first_event(trigger: Any) -> dict[str, Any]:

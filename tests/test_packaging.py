@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from airflow_provider_stop.get_provider_info import SERVICES, get_provider_info
+from airflow_provider_stop.services import provided
 
 
 def test_provider_info_matches_airflows_schema() -> None:
@@ -73,18 +74,7 @@ HEAVY = [
 @pytest.mark.parametrize(
     "module",
     [
-        "airflow_provider_stop.operators.feldera",
-        "airflow_provider_stop.sensors.feldera",
-        "airflow_provider_stop.notifications.feldera",
-        "airflow_provider_stop.operators.dataforseo",
-        "airflow_provider_stop.sensors.dataforseo",
-        "airflow_provider_stop.notifications.dataforseo",
-        "airflow_provider_stop.operators.rainforest",
-        "airflow_provider_stop.sensors.rainforest",
-        "airflow_provider_stop.notifications.rainforest",
-        "airflow_provider_stop.operators.datasift",
-        "airflow_provider_stop.sensors.datasift",
-        "airflow_provider_stop.notifications.datasift",
+        *(svc.module(layer) for svc in provided() for layer in ("operators", "sensors", "notifications")),
         "airflow_provider_stop.retry",
     ],
 )

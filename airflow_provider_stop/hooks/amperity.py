@@ -128,7 +128,7 @@ def validate_tenant(value: Any, where: str) -> str:
     return value
 
 
-class AmperityHook(StopServiceHook):
+class AmperityHook(StopServiceHook, service="amperity"):
     """
     Talks to the Amperity API.
 
@@ -146,12 +146,7 @@ class AmperityHook(StopServiceHook):
     names (Started, In progress, …) whose wire spelling is unknown, so it is never sent.
     """
 
-    conn_name_attr = "amperity_conn_id"
-    default_conn_name = "amperity_default"
-    conn_type = "amperity"
-    hook_name = "Amperity"
     target_noun = "workflow run"
-    target_param = "workflow_run_id"
     #: At 8 requests a second more parallel requests only queue at the pacer.
     max_concurrency = 4
     requests_per_second = 8.0

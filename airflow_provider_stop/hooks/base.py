@@ -1,598 +1,228 @@
-"""Shared hook machinery: the status type, the error types, HTTP with retries, timeouts and redaction.
+"""``StopServiceHook``: the contract a service hook fills in, and the generic stop / status / wait
+machinery built on it.
 
-A service hook only describes its API as plain data: how to build a request and how to read an
-answer. This module sends those requests, synchronously with ``requests`` (worker) and
-asynchronously with ``httpx`` (triggerer, notifiers), so both paths share every rule.
+The pieces the hook uses live in modules named for them: ``errors`` (the error hierarchy), ``data``
+(status, acks, requests and responses as plain data), ``validation``, ``transport`` (``HttpTransport``,
+which sends requests, and redaction, pacing, shared clients, retry settings), ``waiting`` and
+``connection`` (reading an Airflow connection). Every name this module defined before is still
+importable from here: stored trigger events name errors by ``airflow_provider_stop.hooks.base.<Error>``.
 
-Nothing heavy is imported at module level: the retry policy and the operators import the error
-types from here while a DAG file is parsed.
+Nothing heavy is imported at module level.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
 import fnmatch
 import json
 import logging
-import math
-import re
-import threading
 import time
 import urllib.parse
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseHook
+
+from airflow_provider_stop.hooks.connection import (
+    base_url_from_connection,
+    connection_extra,
+    rate_from_extra,
+    verify_from_extra,
+)
+from airflow_provider_stop.hooks.data import (
+    ApiRequest,
+    ApiResponse,
+    ClientConfig,
+    StopAck,
+    TargetStatus,
+    quote_segment,
+)
+from airflow_provider_stop.hooks.errors import (
+    AuthenticationError,
+    BatchStopError,
+    FeatureUnavailableError,
+    InvalidInputError,
+    MalformedResponseError,
+    PaymentRequiredError,
+    PermanentBatchStopError,
+    PermanentStopError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    StopFailedError,
+    StopProviderError,
+    StopRejectedError,
+    StopTimeoutError,
+    TargetNotFoundError,
+    TargetNotRunningError,
+    TransientBatchStopError,
+    TransientStopError,
+    _rebuild_error,
+    batch_error,
+)
+from airflow_provider_stop.hooks.transport import (
+    REDACTED,
+    SHARED_POOL_SIZE,
+    HttpTransport,
+    RatePacer,
+    Redactor,
+    RetrySettings,
+    _async_clients,
+    _client_slots,
+    _HttpLibraryRedaction,
+    _mask_with_airflow,
+    _pacers,
+    _pacers_lock,
+    _SharedClient,
+    http_log_redaction,
+    parse_retry_after,
+    request_slots,
+    shared_async_client,
+    shared_pacer,
+)
+from airflow_provider_stop.hooks.validation import (
+    _CONTROL_CHARS,
+    MAX_TARGET_ID_LENGTH,
+    RENDERED_NONE,
+    normalize_target_ids,
+    validate_positive_number,
+    validate_target_id,
+)
+from airflow_provider_stop.hooks.waiting import WaitProgress, timeout_message
 
 if TYPE_CHECKING:
     import httpx
     import requests
     from airflow.sdk import Connection
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "MAX_TARGET_ID_LENGTH",
+    "REDACTED",
+    "RENDERED_NONE",
+    "SHARED_POOL_SIZE",
+    "SYNC_ASYNC_PAIRS",
+    "_CONTROL_CHARS",
+    "ApiRequest",
+    "ApiResponse",
+    "AuthenticationError",
+    "BatchStopError",
+    "ClientConfig",
+    "FeatureUnavailableError",
+    "HttpTransport",
+    "InvalidInputError",
+    "MalformedResponseError",
+    "PaymentRequiredError",
+    "PermanentBatchStopError",
+    "PermanentStopError",
+    "RateLimitedError",
+    "RatePacer",
+    "Redactor",
+    "RetrySettings",
+    "ServiceUnavailableError",
+    "StopAck",
+    "StopFailedError",
+    "StopProviderError",
+    "StopRejectedError",
+    "StopServiceHook",
+    "StopTimeoutError",
+    "TargetNotFoundError",
+    "TargetNotRunningError",
+    "TargetStatus",
+    "TransientBatchStopError",
+    "TransientStopError",
+    "WaitProgress",
+    "_HttpLibraryRedaction",
+    "_SharedClient",
+    "_async_clients",
+    "_client_slots",
+    "_mask_with_airflow",
+    "_pacers",
+    "_pacers_lock",
+    "_rebuild_error",
+    "base_url_from_connection",
+    "batch_error",
+    "connection_extra",
+    "http_log_redaction",
+    "normalize_target_ids",
+    "parse_retry_after",
+    "quote_segment",
+    "rate_from_extra",
+    "request_slots",
+    "shared_async_client",
+    "shared_pacer",
+    "timeout_message",
+    "validate_positive_number",
+    "validate_target_id",
+    "verify_from_extra",
+]
 
-REDACTED = "***"
-MAX_TARGET_ID_LENGTH = 1024
-#: What ``{{ value }}`` and ``{{ value | tojson }}`` render for None: never taken for an id.
-RENDERED_NONE = frozenset({"None", "null"})
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-# --------------------------------------------------------------------------------------------
-# The one status type
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TargetStatus:
-    """Where one remote target stands. ``stopped`` is the service-independent verdict."""
-
-    target_id: str
-    raw_state: str | None
-    stopped: bool
-    error: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form: what operators return and triggers send."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TargetStatus:
-        return cls(
-            target_id=str(data["target_id"]),
-            raw_state=data.get("raw_state"),
-            stopped=bool(data.get("stopped")),
-            error=data.get("error"),
-            details=dict(data.get("details") or {}),
-        )
-
-
-@dataclass(frozen=True)
-class StopAck:
-    """The service's answer to a stop request."""
-
-    target_id: str
-    accepted: bool = True
-    already_stopped: bool = False
-    message: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def as_status(self) -> TargetStatus:
-        """Status to report when the caller does not wait: the state is not known yet."""
-        return TargetStatus(
-            target_id=self.target_id,
-            raw_state=None,
-            stopped=self.already_stopped,
-            details={"stop_response": self.message, "stop_options": self.options},
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# Errors: permanent ones fail the task at once, transient ones use the task's retries
-# --------------------------------------------------------------------------------------------
-class StopProviderError(Exception):
-    """Base of every error this provider raises. Messages never contain a secret."""
-
-    retryable: ClassVar[bool] = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        target_id: str | None = None,
-        status_code: int | None = None,
-        error_code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.target_id = target_id
-        self.status_code = status_code
-        self.error_code = error_code
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keep keyword-only attributes when the error is pickled (task runner, multiprocessing).
-        return (_rebuild_error, (type(self), self.message, self.__dict__))
-
-
-def _rebuild_error(cls: type[StopProviderError], message: str, state: dict[str, Any]) -> StopProviderError:
-    err = cls.__new__(cls)
-    Exception.__init__(err, message)
-    err.__dict__.update(state)
-    return err
-
-
-class PermanentStopError(StopProviderError):
-    """Retrying cannot fix this (bad input, bad credentials, unknown target, refused stop)."""
-
-
-class TransientStopError(StopProviderError):
-    """Retrying may fix this (rate limit, outage, network, a deadline that passed)."""
-
-    retryable = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
-
-class InvalidInputError(PermanentStopError, ValueError):
-    """A parameter is empty, malformed or of the wrong type; raised before any request."""
-
-
-class AuthenticationError(PermanentStopError):
-    """The service rejected the credentials (401) or their permissions (403)."""
-
-
-class TargetNotFoundError(PermanentStopError):
-    """The service does not know this target."""
-
-
-class StopRejectedError(PermanentStopError):
-    """The service refused the stop request itself (4xx other than auth / not found)."""
-
-
-class FeatureUnavailableError(StopRejectedError):
-    """The service does not offer the requested kind of stop (e.g. an enterprise-only option)."""
-
-
-class TargetNotRunningError(PermanentStopError):
-    """The target was not running and the caller asked for ``fail_if_not_running``."""
-
-
-class PaymentRequiredError(PermanentStopError):
-    """The account cannot pay for the call (balance, cost limit, subscription)."""
-
-
-class StopFailedError(PermanentStopError):
-    """The target reached its stopped state, but the service reports that the stop failed."""
-
-
-class RateLimitedError(TransientStopError):
-    """429 or the service's own rate-limit signal."""
-
-
-class ServiceUnavailableError(TransientStopError):
-    """5xx, connection refused or dropped, read timeout."""
-
-
-class MalformedResponseError(TransientStopError):
-    """The answer was not what the API documents (HTML error page, bad JSON, empty body)."""
-
-
-class StopTimeoutError(TransientStopError):
-    """The deadline passed while some targets were still not stopped."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        pending: Sequence[str] = (),
-        statuses: Mapping[str, TargetStatus] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.pending = list(pending)
-        #: The last status seen of every target, stopped or not.
-        self.statuses = dict(statuses or {})
-
-
-class BatchStopError(StopProviderError):
-    """Some targets of a batch failed; ``failures`` names each one and why."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        failures: Mapping[str, StopProviderError],
-        succeeded: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.failures = dict(failures)
-        #: What did go through for the other targets (acks or statuses), keyed by id.
-        self.succeeded = dict(succeeded or {})
-
-
-class PermanentBatchStopError(BatchStopError, PermanentStopError):
-    """Every failure in the batch is permanent."""
-
-
-class TransientBatchStopError(BatchStopError, TransientStopError):
-    """At least one failure may go away on retry (already-stopped targets stay stopped)."""
-
-
-def batch_error(
-    action: str,
-    failures: Mapping[str, StopProviderError],
-    total: int,
-    succeeded: Mapping[str, Any] | None = None,
-) -> BatchStopError:
-    """One error naming every failed target, retryable when any single failure is."""
-    lines = [f"{action} failed for {len(failures)} of {total} target(s):"]
-    lines += [f"  - {tid!r}: {type(err).__name__}: {err}" for tid, err in failures.items()]
-    cls = (
-        TransientBatchStopError
-        if any(err.retryable for err in failures.values())
-        else PermanentBatchStopError
-    )
-    return cls("\n".join(lines), failures=failures, succeeded=succeeded)
-
-
-# --------------------------------------------------------------------------------------------
-# Requests and responses as plain data
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ApiRequest:
-    """One HTTP call, independent of the client library. ``path`` is already URL-encoded."""
-
-    method: str
-    path: str
-    params: Mapping[str, str] = field(default_factory=dict)
-    json: Any = None
-    form: Mapping[str, str] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    target_id: str | None = None
-    #: Another base URL than the connection's (e.g. an OAuth token endpoint on its own host).
-    base_url: str | None = None
-    #: False for a call that obtains credentials: it carries none of ``request_auth``.
-    authenticate: bool = True
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    """What came back, independent of the client library."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    text: str
-    url: str = ""
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-    def json(self) -> Any:
-        """Parsed body; an HTML page, an empty or a truncated body is a named error."""
-        if not self.text.strip():
-            raise MalformedResponseError(f"empty response body (HTTP {self.status_code})")
-        try:
-            return json.loads(self.text)
-        except ValueError:
-            snippet = self.text.strip()[:80].replace("\n", " ")
-            raise MalformedResponseError(
-                f"response is not JSON (HTTP {self.status_code}): {snippet!r}"
-            ) from None
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    """Everything a transport needs, derived from the Airflow connection once."""
-
-    base_url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    params: Mapping[str, str] = field(default_factory=dict)
-    verify: bool | str = True
-    secrets: tuple[str, ...] = ()
-    #: Service settings read from the connection's extras (e.g. Rainforest's ``resource``).
-    settings: Mapping[str, Any] = field(default_factory=dict)
-
-
-def quote_segment(value: str) -> str:
-    """Encode one path segment: ``/``, ``?``, ``#``, ``%`` and ``..`` can never change the path."""
-    encoded = urllib.parse.quote(value, safe="")
-    # "." and ".." are kept by quote(); as whole segments they would be collapsed by URL normalisation.
-    if encoded in {".", ".."}:
-        encoded = encoded.replace(".", "%2E")
-    return encoded
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-# --------------------------------------------------------------------------------------------
-# Redaction
-# --------------------------------------------------------------------------------------------
-class _HttpLibraryRedaction(logging.Filter):
-    """Redacts known secrets from the HTTP libraries' own log records (urllib3 logs request lines with
-    their query string at DEBUG; httpx logs full URLs at INFO), which Airflow's masker never sees."""
-
-    LOGGERS = ("urllib3.connectionpool", "httpx", "httpcore.connection", "httpcore.http11")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: set[str] = set()
-        for name in self.LOGGERS:
-            logging.getLogger(name).addFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.forms:
-            text = record.getMessage()
-            for form in sorted(self.forms, key=len, reverse=True):
-                text = text.replace(form, REDACTED)
-            record.msg, record.args = text, ()
-        return True
-
-
-_http_log_redaction: _HttpLibraryRedaction | None = None
-
-
-def http_log_redaction() -> _HttpLibraryRedaction:
-    """Installed on first use by a hook, not when a DAG file imports this module."""
-    global _http_log_redaction
-    if _http_log_redaction is None:
-        _http_log_redaction = _HttpLibraryRedaction()
-    return _http_log_redaction
-
-
-class Redactor:
-    """Replaces every known secret, raw or URL-encoded, in any text that may be logged or raised."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        forms: set[str] = set()
-        for secret in secrets:
-            if secret and len(secret) >= 4:
-                forms.update({secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)})
-        self._forms = sorted(forms, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for form in self._forms:
-            text = text.replace(form, REDACTED)
-        return text
-
-    def add(self, secret: str) -> None:
-        """A secret obtained at run time (e.g. an OAuth access token) is hidden from then on."""
-        extra = Redactor([secret])._forms
-        self._forms = sorted({*self._forms, *extra}, key=len, reverse=True)
-        http_log_redaction().forms.update(extra)
-        _mask_with_airflow(extra)
-
-    def register_with_airflow(self) -> None:
-        """Hide the secrets from the HTTP libraries' logs, and ask Airflow's masker to hide them too."""
-        http_log_redaction().forms.update(self._forms)
-        _mask_with_airflow(self._forms)
-
-
-def _mask_with_airflow(forms: Iterable[str]) -> None:
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - very old SDKs
-        return
-    for form in forms:
-        mask_secret(form)
-
-
-class RatePacer:
-    """Spaces requests to at most ``per_second``, shared by every thread and event loop of a process.
-
-    Each caller reserves the next free slot and sleeps until it; a burst is spread out instead of
-    being answered with 429s.
-    """
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def reserve(self) -> float:
-        """Seconds to wait before sending."""
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-            return slot - now
-
-
-class _SharedClient:
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.users = 0
-
-
-#: Per event loop (weakly: a closed loop takes its clients with it), per host and TLS setting.
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SharedClient]] = (
-    weakref.WeakKeyDictionary()
+#: Sync/async twins: a service hook overrides both or neither (``StopServiceHook``'s contract).
+SYNC_ASYNC_PAIRS: tuple[tuple[str, str], ...] = (
+    ("stop", "astop"),
+    ("stop_many", "astop_many"),
+    ("get_status", "aget_status"),
+    ("get_statuses", "aget_statuses"),
+    ("wait_until_stopped", "await_until_stopped"),
+    ("send", "asend"),
+    ("request_auth", "arequest_auth"),
+    ("prior_errors", "aprior_errors"),
+    ("_stop_chunk", "_astop_chunk"),
+    ("_stop_in_chunks", "_astop_in_chunks"),
+    ("_send_once", "_asend_once"),
+    ("_exchange", "_aexchange"),
+    ("_map", "_amap"),
 )
-#: Connections one shared client keeps; each hook still bounds its own requests with ``max_concurrency``.
-SHARED_POOL_SIZE = 16
-#: Requests in flight per shared client (one host). Beyond this they wait here, not in httpcore's
-#: pool, whose queue is scanned in full for every request (quadratic CPU with a thousand waiting).
-#: Per host, so that a service that hangs cannot hold up the waits on the others.
-_client_slots: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
-def request_slots(client: Any) -> contextlib.AbstractAsyncContextManager[Any]:
-    """The shared client's bound on requests in flight; no bound for a client made elsewhere."""
-    return _client_slots.get(client) or contextlib.nullcontext()
-
-
-@asynccontextmanager
-async def shared_async_client(verify: bool | str, origin: str = "") -> AsyncIterator[Any]:
-    """Borrow the running loop's client for one host (``origin``) and TLS setting: a pool per host,
-    so that waits on several services do not evict each other's connections. It is closed when its
-    last user is done."""
-    import http.cookiejar
-
-    import httpx
-
-    loop = asyncio.get_running_loop()
-    clients = _async_clients.setdefault(loop, {})
-    key = f"{origin} {verify!r}"
-    entry = clients.get(key)
-    if entry is None:
-        limits = httpx.Limits(max_connections=SHARED_POOL_SIZE, max_keepalive_connections=SHARED_POOL_SIZE)
-        # No cookie jar: a cookie one connection's answer set must never ride along another's requests.
-        no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        entry = clients[key] = _SharedClient(
-            httpx.AsyncClient(verify=verify, limits=limits, follow_redirects=False, cookies=no_cookies)
-        )
-        _client_slots[entry.client] = asyncio.Semaphore(SHARED_POOL_SIZE)
-    entry.users += 1
-    try:
-        yield entry.client
-    finally:
-        entry.users -= 1
-        if entry.users == 0 and clients.get(key) is entry:
-            del clients[key]
-            await entry.client.aclose()
-
-
-_pacers: dict[tuple[str, ...], RatePacer] = {}
-_pacers_lock = threading.Lock()
-
-
-def shared_pacer(key: tuple[str, ...], per_second: float) -> RatePacer:
-    """One pacer per service account (``key``) and rate in this process."""
-    with _pacers_lock:
-        pacer = _pacers.get((*key, str(per_second)))
-        if pacer is None:
-            pacer = _pacers[(*key, str(per_second))] = RatePacer(per_second)
-        return pacer
-
-
-# --------------------------------------------------------------------------------------------
-# Validation helpers shared by hooks, operators, sensors and notifiers
-# --------------------------------------------------------------------------------------------
-def validate_target_id(value: Any, param: str) -> str:
-    """A target id is a non-empty string without control characters; it is never altered."""
-    if not isinstance(value, str):
-        raise InvalidInputError(
-            f"{param} must be a string, got {type(value).__name__} {value!r}"
-            + (" (quote it if it is a numeric id)" if isinstance(value, int | float) else "")
-        )
-    if not value.strip():
-        raise InvalidInputError(f"{param} must not be empty or whitespace, got {value!r}")
-    if value in RENDERED_NONE:
-        raise InvalidInputError(
-            f"{param} is the text {value!r}: a template rendered None (a missing param or XCom?)"
-        )
-    if _CONTROL_CHARS.search(value):
-        raise InvalidInputError(f"{param} must not contain control characters, got {value!r}")
-    if len(value) > MAX_TARGET_ID_LENGTH:
-        raise InvalidInputError(f"{param} is {len(value)} characters long; at most {MAX_TARGET_ID_LENGTH}")
-    return value
-
-
-def normalize_target_ids(value: Any, param: str) -> list[str]:
-    """One id, a list of ids, or a JSON string of a list (what a template renders) -> unique ids."""
-    if isinstance(value, str) and value.strip().startswith("[") and value.strip().endswith("]"):
-        try:
-            decoded = json.loads(value)
-        except ValueError:  # "{{ params.ids }}" without | tojson renders Python's repr: ['a', 'b']
-            import ast
-
-            try:
-                decoded = ast.literal_eval(value.strip())
-            except (ValueError, SyntaxError):
-                decoded = None
-        if isinstance(decoded, list):
-            value = decoded
-    if value is None:
-        raise InvalidInputError(f"{param} is required; it rendered to None")
-
-    items = list(value) if isinstance(value, list | tuple) else [value]
-    if not items:
-        raise InvalidInputError(f"{param} must name at least one target; got an empty list")
-    ids = [validate_target_id(item, param) for item in items]
-    return list(dict.fromkeys(ids))
-
-
-def validate_positive_number(value: Any, param: str, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or math.isinf(value):
-        raise InvalidInputError(f"{param} must be a positive number of seconds, got {value!r}")
-    return float(value)
-
-
-# --------------------------------------------------------------------------------------------
-# Retries (tenacity)
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RetrySettings:
-    """How a hook retries transient failures of one request."""
-
-    max_attempts: int = 5
-    min_wait: float = 1.0
-    max_wait: float = 60.0
-    max_elapsed: float = 300.0
-
-    def tenacity_kwargs(self, on_retry: Callable[[Any], None]) -> dict[str, Any]:
-        import tenacity
-
-        backoff = tenacity.wait_exponential(multiplier=self.min_wait, max=self.max_wait)
-        jitter = backoff + tenacity.wait_random(0, self.min_wait)
-        max_wait = self.max_wait
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after is not None:
-                return min(float(retry_after), max_wait)
-            return float(jitter(state))
-
-        return {
-            "stop": tenacity.stop_after_attempt(self.max_attempts)
-            | tenacity.stop_after_delay(self.max_elapsed),
-            "wait": wait,
-            "retry": tenacity.retry_if_exception(
-                lambda e: isinstance(e, TransientStopError) and not isinstance(e, StopTimeoutError)
-            ),
-            "before_sleep": on_retry,
-            "reraise": True,
-        }
-
-
-# --------------------------------------------------------------------------------------------
-# The base hook
-# --------------------------------------------------------------------------------------------
-class StopServiceHook(BaseHook):
+class StopServiceHook(HttpTransport, BaseHook):
     """
     A service's connection, auth and API, and the generic stop / status / wait machinery.
 
-    Subclasses set the class attributes and implement the ``build_*`` / ``parse_*`` methods,
-    which are plain functions of data (no I/O), so they are shared by the sync and async paths.
+    A service hook is declared ``class XHook(StopServiceHook, service="x")``: its connection
+    attributes (``conn_name_attr``, ``default_conn_name``, ``conn_type``, ``hook_name``) and
+    ``target_param`` come from the service's entry in ``airflow_provider_stop.services``. It then
+    describes the API as plain functions of data (no I/O), shared by the sync path (``requests``, on
+    the worker) and the async path (``httpx``, in the triggerer and in DeadlineAlert notifiers).
+
+    **Must** implement (the base raises ``NotImplementedError``):
+
+    - ``build_config(conn)``: base URL, auth headers or params, the secrets to redact, settings.
+    - ``build_status_request(id)`` and ``parse_status_response(id, response)`` -> ``TargetStatus``
+      (an undocumented state is logged with ``warn_unknown_state`` and never taken for stopped).
+    - ``build_test_request()``: a cheap authenticated call for Airflow's "Test" button.
+    - Either ``build_stop_request(id, options)`` (one id a call), or ``stop_batch_size`` with
+      ``build_batch_stop_request(ids, options)`` and ``parse_batch_stop_response(...)`` (many ids).
+
+    **May** override (plain data, or hooks the base calls at a defined point):
+
+    - ``target_noun``, ``max_concurrency``, ``requests_per_second``, ``stop_batch_size``.
+    - ``parse_stop_response``; ``build_list_request`` / ``parse_list_response`` or ``list_targets``
+      (services that can list, for stop-all); ``stop_all_targets`` to use a service-wide stop call,
+      only when not ``filtered``.
+    - ``error_details`` (the error body's shape) and ``raise_for_response``: extend it for the
+      service's own error signals and end with ``super().raise_for_response(...)``.
+    - ``refused_as_not_running``, ``fallback_options``, ``validate_target`` (call ``super()``).
+    - ``request_auth`` / ``arequest_auth`` and ``invalidate_auth`` (credentials got at run time),
+      ``observe_response`` and ``budget_wait`` (rate budgets), ``prior_errors`` / ``aprior_errors``.
+
+    A method that has an async twin (``SYNC_ASYNC_PAIRS``: ``stop``/``astop``,
+    ``stop_many``/``astop_many``, ``get_status``/``aget_status``, ``wait_until_stopped``/
+    ``await_until_stopped``, ``send``/``asend``, ...) is overridden together with its twin or not at
+    all: otherwise the deferred path silently behaves differently (``tests/test_hook_contract.py``).
+
+    **Must not** override: ``config`` / ``aconfig``, ``get_conn``, ``async_client``, the
+    transports (``_exchange``, ``_aexchange``, ``_send_once``, ``_asend_once``), ``describe``,
+    ``get_statuses`` / ``aget_statuses`` and the batch helpers (``_map``, ``_amap``, ``_collect``):
+    they carry the rules every service shares (timeouts, no redirects, retries, redaction, pacing,
+    bounded concurrency, one error naming every failed target). Never put a secret in a message;
+    pass every text through ``self.redact``.
     """
 
+    #: Set from the service's registry entry by ``class XHook(StopServiceHook, service="x")``.
     conn_name_attr: ClassVar[str]
     default_conn_name: ClassVar[str]
     conn_type: ClassVar[str]
@@ -607,6 +237,18 @@ class StopServiceHook(BaseHook):
     stop_batch_size: ClassVar[int | None] = None
     #: A documented request rate; every request of the process to one account is paced to it.
     requests_per_second: ClassVar[float | None] = None
+
+    def __init_subclass__(cls, *, service: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if service is not None:
+            from airflow_provider_stop import services
+
+            entry = services.service(service)
+            cls.conn_name_attr = entry.conn_id_param
+            cls.default_conn_name = entry.default_conn_id
+            cls.conn_type = entry.conn_type
+            cls.hook_name = entry.display_name
+            cls.target_param = entry.target_param
 
     def __init__(
         self,
@@ -774,165 +416,6 @@ class StopServiceHook(BaseHook):
             self._adopt_config(self.build_config(conn))
         assert self._config is not None
         return self._config
-
-    def get_conn(self) -> requests.Session:
-        """A pooled ``requests`` session (redirects are never followed)."""
-        if self._session is None:
-            import requests
-
-            self._session = requests.Session()
-        return self._session
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-
-    @asynccontextmanager
-    async def async_client(self) -> Any:
-        """The event loop's shared ``httpx.AsyncClient``: a triggerer running a thousand waits keeps
-        one connection pool (and one TLS context, which costs ~50 ms to build) instead of one each."""
-        config = await self.aconfig()
-        parts = urllib.parse.urlsplit(config.base_url)
-        async with shared_async_client(config.verify, f"{parts.scheme}://{parts.netloc}") as client:
-            yield client
-
-    # ---- transports ------------------------------------------------------------------------
-    def _url(self, config: ClientConfig, request: ApiRequest) -> str:
-        return (request.base_url or config.base_url).rstrip("/") + request.path
-
-    def _params(self, config: ClientConfig, request: ApiRequest) -> dict[str, str]:
-        return {**config.params, **request.params}
-
-    def _headers(self, config: ClientConfig, request: ApiRequest) -> dict[str, str]:
-        return {"Accept": "application/json", **config.headers, **request.headers}
-
-    def _on_retry(self, state: Any) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = getattr(state.next_action, "sleep", 0.0) if state.next_action else 0.0
-        self.log.warning(
-            "%s: attempt %d failed (%s); retrying in %.1fs",
-            self.hook_name,
-            state.attempt_number,
-            self.redact(str(exc)),
-            wait,
-        )
-
-    def _request_error(self, request: ApiRequest, exc: Exception) -> InvalidInputError:
-        """The request could not even be built (a header or URL the HTTP library refuses): permanent."""
-        return InvalidInputError(
-            self.redact(
-                f"{self.hook_name}: {request.method} {self.describe(request)} cannot be sent: "
-                f"{type(exc).__name__}: {exc}"
-            ),
-            target_id=request.target_id,
-        )
-
-    def _transport_error(self, request: ApiRequest, exc: Exception) -> ServiceUnavailableError:
-        kind = type(exc).__name__
-        return ServiceUnavailableError(
-            self.redact(f"{self.hook_name}: {request.method} {self.describe(request)} failed: {kind}: {exc}"),
-            target_id=request.target_id,
-        )
-
-    def _send_once(self, request: ApiRequest) -> ApiResponse:
-        """One request; a 401 is answered once with fresh credentials when the hook can get them."""
-        response = self._exchange(request)
-        if response.status_code == 401 and request.authenticate and self.invalidate_auth():
-            self.log.info("%s: HTTP 401 with a cached token; retrying once with a new one", self.hook_name)
-            response = self._exchange(request)
-        self.raise_for_response(request, response)
-        return response
-
-    def _exchange(self, request: ApiRequest) -> ApiResponse:
-        import requests
-
-        config = self.config
-        headers = {**self._headers(config, request), **(self.request_auth() if request.authenticate else {})}
-        if (pause := self.budget_wait(request)) > 0:
-            time.sleep(pause)
-        try:
-            resp = self.get_conn().request(
-                request.method,
-                self._url(config, request),
-                params=self._params(config, request),
-                json=request.json,
-                data=request.form,
-                headers=headers,
-                timeout=self.timeout,
-                verify=config.verify,
-                allow_redirects=False,
-            )
-            text = resp.text
-        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, ValueError) as exc:
-            raise self._request_error(request, exc) from None
-        except requests.RequestException as exc:
-            raise self._transport_error(request, exc) from None
-        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
-        self.observe_response(response)
-        return response
-
-    async def _asend_once(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
-        response = await self._aexchange(client, request)
-        if response.status_code == 401 and request.authenticate and self.invalidate_auth():
-            self.log.info("%s: HTTP 401 with a cached token; retrying once with a new one", self.hook_name)
-            response = await self._aexchange(client, request)
-        self.raise_for_response(request, response)
-        return response
-
-    async def _aexchange(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
-        import httpx
-
-        config = await self.aconfig()
-        auth = await self.arequest_auth(client) if request.authenticate else {}
-        headers = {**self._headers(config, request), **auth}
-        if (pause := self.budget_wait(request)) > 0:
-            await asyncio.sleep(pause)
-        try:
-            async with request_slots(client):
-                resp = await client.request(
-                    request.method,
-                    self._url(config, request),
-                    params=self._params(config, request),
-                    json=request.json,
-                    data=request.form,
-                    headers=headers,
-                    timeout=self.timeout,
-                )
-            text = resp.text
-        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL, ValueError) as exc:
-            raise self._request_error(request, exc) from None
-        except httpx.HTTPError as exc:
-            raise self._transport_error(request, exc) from None
-        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
-        self.observe_response(response)
-        return response
-
-    def send(self, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None) -> Any:
-        """
-        Send with retries on transient failures only; a 4xx that cannot change is raised at once.
-
-        ``parse`` runs inside the retry, so a malformed body is retried too: pass it for reads only,
-        never for a stop, which must not be sent again once the service has answered it.
-        """
-        import tenacity
-
-        for attempt in tenacity.Retrying(**self.retry.tenacity_kwargs(self._on_retry)):
-            with attempt:
-                response = self._send_once(request)
-                return parse(response) if parse else response
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def asend(
-        self, client: httpx.AsyncClient, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None
-    ) -> Any:
-        import tenacity
-
-        async for attempt in tenacity.AsyncRetrying(**self.retry.tenacity_kwargs(self._on_retry)):
-            with attempt:
-                response = await self._asend_once(client, request)
-                return parse(response) if parse else response
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # ---- reading answers -------------------------------------------------------------------
     def json_object(self, response: ApiResponse, what: str) -> dict[str, Any]:
@@ -1256,15 +739,24 @@ class StopServiceHook(BaseHook):
                 return progress.statuses
             time.sleep(progress.next_sleep(poll_interval))
 
-    async def await_stopped(
+    async def await_until_stopped(
         self, client: httpx.AsyncClient, target_ids: Sequence[str], *, poll_interval: float, deadline: float
     ) -> dict[str, TargetStatus]:
+        """``wait_until_stopped`` on the event loop."""
         progress = WaitProgress(self, target_ids, deadline)
         while True:
             progress.record(await self.aget_statuses(client, progress.pending))
             if not progress.pending:
                 return progress.statuses
             await asyncio.sleep(progress.next_sleep(poll_interval))
+
+    async def await_stopped(
+        self, client: httpx.AsyncClient, target_ids: Sequence[str], *, poll_interval: float, deadline: float
+    ) -> dict[str, TargetStatus]:
+        """The first name of ``await_until_stopped``, kept for callers; override that one instead."""
+        return await self.await_until_stopped(
+            client, target_ids, poll_interval=poll_interval, deadline=deadline
+        )
 
     # ---- Airflow connection test -----------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
@@ -1276,113 +768,3 @@ class StopServiceHook(BaseHook):
         except Exception as exc:
             return False, self.redact(f"{type(exc).__name__}: {exc}")
         return True, f"Connection to {self.hook_name} at {self.redact(self.config.base_url)} works."
-
-    @classmethod
-    def hook_class_path(cls) -> str:
-        return f"{cls.__module__}.{cls.__qualname__}"
-
-
-class WaitProgress:
-    """The bookkeeping of one wait, shared by the sync loop and the async loop."""
-
-    def __init__(self, hook: StopServiceHook, target_ids: Sequence[str], deadline: float) -> None:
-        self.hook = hook
-        self.deadline = deadline
-        self.pending: list[str] = list(target_ids)
-        self.statuses: dict[str, TargetStatus] = {}
-        self.polls = 0
-
-    def record(self, statuses: Mapping[str, TargetStatus]) -> None:
-        self.polls += 1
-        for tid, status in statuses.items():
-            previous = self.statuses.get(tid)
-            self.statuses[tid] = status
-            if previous is None or previous.raw_state != status.raw_state:
-                self.hook.log.info(
-                    "%s: %s %r is %s%s",
-                    self.hook.hook_name,
-                    self.hook.target_noun,
-                    tid,
-                    status.raw_state,
-                    " (stopped)" if status.stopped else "",
-                )
-        self.pending = [t for t in self.pending if not self.statuses[t].stopped]
-
-    def next_sleep(self, poll_interval: float) -> float:
-        remaining = self.deadline - time.time()
-        if remaining <= 0:
-            self.timeout()
-        return min(poll_interval, remaining)
-
-    def timeout(self) -> NoReturn:
-        raise StopTimeoutError(
-            timeout_message(self.hook.hook_name, self.hook.target_noun, self.pending, self.statuses),
-            pending=self.pending,
-            statuses=self.statuses,
-        )
-
-
-def timeout_message(
-    service: str, noun: str, pending: Sequence[str], statuses: Mapping[str, TargetStatus]
-) -> str:
-    states = ", ".join(f"{t!r} ({statuses[t].raw_state if t in statuses else 'unknown'})" for t in pending)
-    return f"{service}: timed out waiting for {len(pending)} {noun}(s) to stop; still running: {states}"
-
-
-def connection_extra(conn: Connection) -> dict[str, Any]:
-    """The connection's extra as a dict, whatever form it was given in."""
-    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
-    return dict(extra or {})
-
-
-def base_url_from_connection(conn: Connection, default: str | None) -> str:
-    """``host`` may be a full URL or a bare host name (with ``schema`` as the scheme and ``port``)."""
-    host = (conn.host or "").strip()
-    if not host:
-        if default is None:
-            raise InvalidInputError(f"connection {conn.conn_id!r} has no host; set it to the service's URL")
-        return default.rstrip("/")
-    if "://" not in host:
-        scheme = (conn.schema or "https").strip() or "https"
-        host = f"{scheme}://{host}"
-        if conn.port:
-            host = f"{host}:{conn.port}"
-    parsed = urllib.parse.urlsplit(host)
-    try:
-        parsed.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:
-        parsed = parsed._replace(netloc="")
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise InvalidInputError(f"connection {conn.conn_id!r} host must be an http(s) URL, got {host!r}")
-    if parsed.username or parsed.password:
-        raise InvalidInputError(
-            f"connection {conn.conn_id!r} host must not carry credentials; use the password field"
-        )
-    return host.rstrip("/")
-
-
-def rate_from_extra(extra: Mapping[str, Any], default: float | None, where: str) -> float | None:
-    """The connection's ``requests_per_second`` (a positive number), or the service's documented pace."""
-    value = extra.get("requests_per_second", default)
-    if value is None:
-        return None
-    try:
-        rate = float(value)
-    except (TypeError, ValueError):
-        rate = math.nan
-    if isinstance(value, bool) or not 0 < rate < math.inf:
-        raise InvalidInputError(f"{where}: requests_per_second must be a positive number, got {value!r}")
-    return rate
-
-
-def verify_from_extra(extra: Mapping[str, Any]) -> bool | str:
-    """TLS verification stays on unless the connection explicitly turns it off or names a CA bundle."""
-    value = extra.get("verify", True)
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("false", "0", "no", "off"):
-            return False
-        if lowered in ("true", "1", "yes", "on", ""):
-            return True
-        return value
-    return bool(value)

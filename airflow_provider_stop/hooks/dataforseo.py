@@ -94,7 +94,7 @@ def envelope(response: ApiResponse) -> dict[str, Any]:
     return body
 
 
-class DataForSeoHook(StopServiceHook):
+class DataForSeoHook(StopServiceHook, service="dataforseo"):
     """
     Talks to DataForSEO v3 On-Page.
 
@@ -102,12 +102,7 @@ class DataForSeoHook(StopServiceHook):
     ``https://api.dataforseo.com``; extra ``sandbox: true`` selects ``https://sandbox.dataforseo.com``.
     """
 
-    conn_name_attr = "dataforseo_conn_id"
-    default_conn_name = "dataforseo_default"
-    conn_type = "dataforseo"
-    hook_name = "DataForSEO"
     target_noun = "crawl task"
-    target_param = "crawl_task_ids"
     #: 2000 requests a minute per account: 16 in flight keeps a 1000-id wait well under it.
     max_concurrency = 16
     #: 2000 requests a minute per account (33/s), with a margin; extra ``requests_per_second`` overrides.

@@ -79,7 +79,7 @@ def forget_stop_forms() -> None:
         _learned_forms.clear()
 
 
-class DataSiftHook(StopServiceHook):
+class DataSiftHook(StopServiceHook, service="datasift"):
     """
     Talks to DataSift Managed Sources.
 
@@ -89,12 +89,7 @@ class DataSiftHook(StopServiceHook):
     module docstring), or exactly ``put_form`` (documented) or ``post_json`` (the official clients).
     """
 
-    conn_name_attr = "datasift_conn_id"
-    default_conn_name = "datasift_default"
-    conn_type = "datasift"
-    hook_name = "DataSift"
     target_noun = "source"
-    target_param = "source_id"
     default_host = "https://api.datasift.com"
 
     def __init__(
@@ -190,15 +185,34 @@ class DataSiftHook(StopServiceHook):
         finally:
             self.log.info("DataSift: after stopping %d source(s): %s", len(target_ids), self.budget_summary())
 
+    async def astop_many(
+        self, client: httpx.AsyncClient, target_ids: Sequence[str], **kwargs: Any
+    ) -> dict[str, StopAck]:
+        try:
+            return await super().astop_many(client, target_ids, **kwargs)
+        finally:
+            self.log.info("DataSift: after stopping %d source(s): %s", len(target_ids), self.budget_summary())
+
     def wait_until_stopped(
         self, target_ids: Sequence[str], *, poll_interval: float, deadline: float
     ) -> dict[str, TargetStatus]:
         try:
             return super().wait_until_stopped(target_ids, poll_interval=poll_interval, deadline=deadline)
         finally:
-            self.log.info(
-                "DataSift: after waiting for %d source(s): %s", len(target_ids), self.budget_summary()
+            self._log_budget_after_wait(target_ids)
+
+    async def await_until_stopped(
+        self, client: httpx.AsyncClient, target_ids: Sequence[str], *, poll_interval: float, deadline: float
+    ) -> dict[str, TargetStatus]:
+        try:
+            return await super().await_until_stopped(
+                client, target_ids, poll_interval=poll_interval, deadline=deadline
             )
+        finally:
+            self._log_budget_after_wait(target_ids)
+
+    def _log_budget_after_wait(self, target_ids: Sequence[str]) -> None:
+        self.log.info("DataSift: after waiting for %d source(s): %s", len(target_ids), self.budget_summary())
 
     # ---- errors ---------------------------------------------------------------------------
     def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None:

@@ -96,7 +96,7 @@ def may_force(options: Mapping[str, Any]) -> bool:
     return bool(options.get("fallback_to_force")) or options.get("force_after") is not None
 
 
-class FelderaHook(StopServiceHook):
+class FelderaHook(StopServiceHook, service="feldera"):
     """
     Talks to a Feldera pipeline manager.
 
@@ -105,12 +105,7 @@ class FelderaHook(StopServiceHook):
     server), extra ``tenant`` is sent as ``Feldera-Tenant``, extra ``verify`` controls TLS checks.
     """
 
-    conn_name_attr = "feldera_conn_id"
-    default_conn_name = "feldera_default"
-    conn_type = "feldera"
-    hook_name = "Feldera"
     target_noun = "pipeline"
-    target_param = "pipeline_name"
     default_host = "http://localhost:8080"
 
     def build_config(self, conn: Connection) -> ClientConfig:

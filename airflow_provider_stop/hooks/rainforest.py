@@ -71,7 +71,7 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-class RainforestHook(StopServiceHook):
+class RainforestHook(StopServiceHook, service="rainforest"):
     """
     Talks to the Traject Data collections / batches API.
 
@@ -81,12 +81,7 @@ class RainforestHook(StopServiceHook):
     ``list_requests_per_minute`` (default 60, the documented limit of the list endpoint).
     """
 
-    conn_name_attr = "rainforest_conn_id"
-    default_conn_name = "rainforest_default"
-    conn_type = "rainforest"
-    hook_name = "Rainforest"
     target_noun = "collection"
-    target_param = "collection_id"
     default_host = "https://api.rainforestapi.com"
 
     def build_config(self, conn: Connection) -> ClientConfig:

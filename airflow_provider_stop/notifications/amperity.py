@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_stop.notifications.base import StopNotifierBase
-from airflow_provider_stop.operators.amperity import AmperityBinding
+from airflow_provider_stop.operators.amperity import DEFAULT_CONN_ID, AmperityBinding
 
 
 class AmperityStopWorkflowRunNotifier(AmperityBinding, StopNotifierBase):
@@ -14,8 +14,9 @@ class AmperityStopWorkflowRunNotifier(AmperityBinding, StopNotifierBase):
     template_fields = ("workflow_run_id", "amperity_conn_id")
 
     def __init__(
-        self, *, workflow_run_id: str | list[str], amperity_conn_id: str = "amperity_default", **kwargs: Any
+        self, *, workflow_run_id: str | list[str], amperity_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.workflow_run_id = workflow_run_id
         self.amperity_conn_id = amperity_conn_id
+        self.check_parameters()

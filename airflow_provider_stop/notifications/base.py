@@ -9,14 +9,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import BaseNotifier
 
-from airflow_provider_stop.hooks.base import (
-    BatchStopError,
-    StopAck,
-    StopProviderError,
-    TargetStatus,
-    validate_positive_number,
-)
-from airflow_provider_stop.operators.base import ServiceBinding, mark_prior_errors
+from airflow_provider_stop.binding import ServiceBinding, mark_prior_errors
+from airflow_provider_stop.hooks.data import StopAck, TargetStatus
+from airflow_provider_stop.hooks.errors import BatchStopError, StopProviderError
+from airflow_provider_stop.hooks.validation import validate_positive_number
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -112,7 +108,7 @@ class StopNotifierBase(ServiceBinding, BaseNotifier):
                 )
                 statuses = {t: a.as_status() for t, a in acks.items()}
                 if self.wait_for_completion:
-                    statuses = await hook.await_stopped(
+                    statuses = await hook.await_until_stopped(
                         client,
                         target_ids,
                         poll_interval=self.poll_interval,

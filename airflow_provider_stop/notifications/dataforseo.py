@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_stop.notifications.base import StopNotifierBase
-from airflow_provider_stop.operators.dataforseo import DEFAULT_QUEUED_GRACE, DataForSeoBinding
+from airflow_provider_stop.operators.dataforseo import (
+    DEFAULT_CONN_ID,
+    DEFAULT_QUEUED_GRACE,
+    DataForSeoBinding,
+)
 
 
 class DataForSeoStopOnPageTasksNotifier(DataForSeoBinding, StopNotifierBase):
@@ -21,7 +25,7 @@ class DataForSeoStopOnPageTasksNotifier(DataForSeoBinding, StopNotifierBase):
         self,
         *,
         crawl_task_ids: str | list[str],
-        dataforseo_conn_id: str = "dataforseo_default",
+        dataforseo_conn_id: str = DEFAULT_CONN_ID,
         queued_grace: float | None = DEFAULT_QUEUED_GRACE,
         **kwargs: Any,
     ) -> None:
@@ -29,3 +33,4 @@ class DataForSeoStopOnPageTasksNotifier(DataForSeoBinding, StopNotifierBase):
         self.crawl_task_ids = crawl_task_ids
         self.dataforseo_conn_id = dataforseo_conn_id
         self.set_queued_grace(queued_grace)
+        self.check_parameters()

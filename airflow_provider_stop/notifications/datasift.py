@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_stop.notifications.base import StopNotifierBase
-from airflow_provider_stop.operators.datasift import DataSiftBinding
+from airflow_provider_stop.operators.datasift import DEFAULT_CONN_ID, DataSiftBinding
 
 
 class DataSiftStopSourceNotifier(DataSiftBinding, StopNotifierBase):
@@ -14,8 +14,9 @@ class DataSiftStopSourceNotifier(DataSiftBinding, StopNotifierBase):
     template_fields = ("source_id", "datasift_conn_id")
 
     def __init__(
-        self, *, source_id: str | list[str], datasift_conn_id: str = "datasift_default", **kwargs: Any
+        self, *, source_id: str | list[str], datasift_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.source_id = source_id
         self.datasift_conn_id = datasift_conn_id
+        self.check_parameters()

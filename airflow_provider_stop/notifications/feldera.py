@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_stop.notifications.base import StopNotifierBase
-from airflow_provider_stop.operators.feldera import FelderaStopOptions
+from airflow_provider_stop.operators.feldera import DEFAULT_CONN_ID, FelderaStopOptions
 
 
 class FelderaStopPipelineNotifier(FelderaStopOptions, StopNotifierBase):
@@ -19,7 +19,7 @@ class FelderaStopPipelineNotifier(FelderaStopOptions, StopNotifierBase):
         pipeline_name: str | list[str],
         force: bool = False,
         fallback_to_force: bool = False,
-        feldera_conn_id: str = "feldera_default",
+        feldera_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -27,3 +27,4 @@ class FelderaStopPipelineNotifier(FelderaStopOptions, StopNotifierBase):
         self.force = force
         self.fallback_to_force = fallback_to_force
         self.feldera_conn_id = feldera_conn_id
+        self.check_parameters()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_stop.notifications.base import StopNotifierBase
-from airflow_provider_stop.operators.rainforest import RainforestBinding
+from airflow_provider_stop.operators.rainforest import DEFAULT_CONN_ID, RainforestBinding
 
 
 class RainforestStopCollectionNotifier(RainforestBinding, StopNotifierBase):
@@ -14,8 +14,9 @@ class RainforestStopCollectionNotifier(RainforestBinding, StopNotifierBase):
     template_fields = ("collection_id", "rainforest_conn_id")
 
     def __init__(
-        self, *, collection_id: str | list[str], rainforest_conn_id: str = "rainforest_default", **kwargs: Any
+        self, *, collection_id: str | list[str], rainforest_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.collection_id = collection_id
         self.rainforest_conn_id = rainforest_conn_id
+        self.check_parameters()

@@ -8,12 +8,12 @@ from typing import Any
 from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
 
 
-class AmperityBinding(ServiceBinding):
+class AmperityBinding(ServiceBinding, service="amperity"):
     """What every Amperity task class shares: the hook, the id parameter, the connection."""
 
-    hook_class_path = "airflow_provider_stop.hooks.amperity.AmperityHook"
-    target_field = "workflow_run_id"
-    conn_id_field = "amperity_conn_id"
+
+#: ``amperity_default``, from the registry entry.
+DEFAULT_CONN_ID = AmperityBinding.service_info.default_conn_id
 
 
 class AmperityStopWorkflowRunOperator(AmperityBinding, StopOperatorBase):
@@ -33,7 +33,7 @@ class AmperityStopWorkflowRunOperator(AmperityBinding, StopOperatorBase):
     template_fields = ("workflow_run_id", "amperity_conn_id")
 
     def __init__(
-        self, *, workflow_run_id: str | list[str], amperity_conn_id: str = "amperity_default", **kwargs: Any
+        self, *, workflow_run_id: str | list[str], amperity_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.workflow_run_id = workflow_run_id
@@ -63,7 +63,7 @@ class AmperityStopAllWorkflowRunsOperator(AmperityBinding, StopAllOperatorBase):
         *,
         workflow_type: str | None = None,
         lookback: float | timedelta = timedelta(days=7),
-        amperity_conn_id: str = "amperity_default",
+        amperity_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         from airflow_provider_stop.hooks.amperity import validate_lookback

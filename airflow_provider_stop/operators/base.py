@@ -6,190 +6,55 @@ Importing this module is cheap (no HTTP library): hooks and triggers are importe
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_stop.hooks.base import (
+from airflow_provider_stop.binding import (
+    CONFIG_SECTION,
+    DEFERRAL_GRACE_SECONDS,
+    TRIGGER_MIN_DELAY_SECONDS,
+    WAIT_BEFORE_DEFER_SECONDS,
+    ServiceBinding,
+    check_stop_errors,
+    default_deferrable,
+    defer_settings,
+    is_templated,
+    mark_prior_errors,
+)
+from airflow_provider_stop.events import raise_from_event, statuses_from_event
+from airflow_provider_stop.hooks.data import StopAck, TargetStatus
+from airflow_provider_stop.hooks.errors import (
     BatchStopError,
     InvalidInputError,
-    StopAck,
-    StopFailedError,
-    StopProviderError,
     StopTimeoutError,
-    TargetStatus,
-    normalize_target_ids,
-    validate_positive_number,
 )
+from airflow_provider_stop.hooks.validation import validate_positive_number
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_stop.hooks.base import StopServiceHook
-    from airflow_provider_stop.triggers.base import StopWaitTrigger
 
-#: Extra time Airflow's own deferral timeout allows beyond our deadline, so the trigger's own,
-#: clearer timeout error always comes first.
-DEFERRAL_GRACE_SECONDS = 120.0
-
-
-#: The Airflow config section of this provider's deployment-wide settings.
-CONFIG_SECTION = "stop_provider"
-#: Defaults of ``[stop_provider] wait_before_defer`` and ``trigger_min_delay`` (seconds); see
-#: ``defer_settings``.
-WAIT_BEFORE_DEFER_SECONDS = 5.0
-TRIGGER_MIN_DELAY_SECONDS = 10.0
-
-
-def default_deferrable() -> bool:
-    """Airflow's ``[operators] default_deferrable`` setting."""
-    from airflow.sdk.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
-
-
-def defer_settings() -> tuple[float, float]:
-    """
-    ``(wait_before_defer, trigger_min_delay)`` from ``[stop_provider]``, in seconds.
-
-    Airflow (3.2 to 3.3 at least: apache/airflow issues 66374, 67287, 71580) fails a deferred task
-    when its trigger fires before the scheduler has processed the executor's "success" for the
-    deferring worker: the stale event then meets a task that is queued or running again. So a task
-    first waits on the worker for up to ``wait_before_defer`` (a fast stop finishes there, with no
-    deferral at all), and a trigger never fires sooner than ``trigger_min_delay`` after the deferral.
-    """
-    from airflow.sdk.configuration import conf
-
-    return (
-        max(0.0, conf.getfloat(CONFIG_SECTION, "wait_before_defer", fallback=WAIT_BEFORE_DEFER_SECONDS)),
-        max(0.0, conf.getfloat(CONFIG_SECTION, "trigger_min_delay", fallback=TRIGGER_MIN_DELAY_SECONDS)),
-    )
-
-
-def is_templated(value: Any) -> bool:
-    return (isinstance(value, str) and "{{" in value) or (
-        isinstance(value, list | tuple) and any(is_templated(v) for v in value)
-    )
-
-
-class ServiceBinding:
-    """What operators, sensors and notifiers share: which hook, which targets, which connection."""
-
-    #: Dotted path of the hook class (a string, so that parsing a DAG imports no HTTP code).
-    hook_class_path: ClassVar[str]
-    #: Attribute (and parameter) holding the target id(s), e.g. ``pipeline_name``.
-    target_field: ClassVar[str]
-    #: Attribute (and parameter) holding the connection id, e.g. ``feldera_conn_id``.
-    conn_id_field: ClassVar[str]
-
-    hook_params: dict[str, Any]
-
-    def target_ids(self) -> list[str]:
-        return normalize_target_ids(getattr(self, self.target_field), self.target_field)
-
-    def conn_id(self) -> str:
-        value = getattr(self, self.conn_id_field)
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidInputError(f"{self.conn_id_field} must be a non-empty string, got {value!r}")
-        return value
-
-    def make_hook(self) -> StopServiceHook:
-        from airflow_provider_stop.triggers.base import load_hook_class
-
-        return load_hook_class(self.hook_class_path)(self.conn_id(), **self.hook_params)
-
-    def stop_options(self) -> dict[str, Any]:
-        """The service's own stop parameters (e.g. Feldera's ``force``)."""
-        return {}
-
-    def review_statuses(self, statuses: Mapping[str, TargetStatus]) -> dict[str, TargetStatus]:
-        """Final statuses as the service's task class reports them (e.g. a graceful stop that ended
-        forced); called after earlier errors are set apart, before errors fail the task."""
-        return dict(statuses)
-
-    def wait_trigger(
-        self,
-        target_ids: Sequence[str],
-        poll_interval: float,
-        deadline: float,
-        resume: dict[str, Any] | None = None,
-    ) -> StopWaitTrigger:
-        from airflow_provider_stop.triggers.base import StopWaitTrigger
-
-        return StopWaitTrigger(
-            hook_class_path=self.hook_class_path,
-            conn_id=self.conn_id(),
-            target_ids=target_ids,
-            poll_interval=poll_interval,
-            deadline=deadline,
-            hook_params=self.hook_params,
-            resume=resume,
-            not_before=time.time() + defer_settings()[1],
-        )
-
-    def check_parameters(self) -> None:
-        """Fail at DAG-parse time on what is already known to be wrong."""
-        value = getattr(self, self.target_field)
-        if not is_templated(value):
-            normalize_target_ids(value, self.target_field)
-        if not is_templated(getattr(self, self.conn_id_field)):
-            self.conn_id()
-
-
-def statuses_from_event(event: Mapping[str, Any]) -> dict[str, TargetStatus]:
-    return {t: TargetStatus.from_dict(s) for t, s in (event.get("statuses") or {}).items()}
-
-
-def raise_from_event(event: Mapping[str, Any]) -> None:
-    """Turn a trigger's error event back into the exception class it was raised as."""
-    from airflow.sdk.module_loading import import_string
-
-    message = str(event.get("message") or "the wait failed without a message")
-    if event.get("status") == "timeout":
-        raise StopTimeoutError(
-            message, pending=event.get("pending") or [], statuses=statuses_from_event(event)
-        )
-    cls: Any = StopProviderError
-    path = str(event.get("error_class") or "")
-    if path.startswith("airflow_provider_stop."):
-        try:
-            cls = import_string(path)
-        except ImportError:
-            cls = StopProviderError
-    if not (isinstance(cls, type) and issubclass(cls, StopProviderError)):
-        cls = StopProviderError
-    raise cls(message)
-
-
-def check_stop_errors(service: str, noun: str, statuses: Mapping[str, TargetStatus]) -> None:
-    """A target that reached its stopped state with an error is a failed stop: say which and why."""
-    failed = {t: s for t, s in statuses.items() if s.error}
-    if failed:
-        lines = [f"{service}: {len(failed)} {noun}(s) stopped with an error:"]
-        lines += [f"  - {t!r} ({s.raw_state}): {s.error}" for t, s in failed.items()]
-        raise StopFailedError("\n".join(lines), target_id=next(iter(failed)))
-
-
-def mark_prior_errors(
-    statuses: Mapping[str, TargetStatus], prior: Mapping[str, str]
-) -> dict[str, TargetStatus]:
-    """An error a target already reported before the stop is not the stop's: it moves to
-    ``details["prior_error"]``; an error the stop produced stays in ``error``."""
-    marked: dict[str, TargetStatus] = {}
-    for tid, status in statuses.items():
-        before = prior.get(tid)
-        if before:
-            status = TargetStatus(
-                status.target_id,
-                status.raw_state,
-                status.stopped,
-                None if status.error == before else status.error,
-                {**status.details, "prior_error": before},
-            )
-        marked[tid] = status
-    return marked
+#: Names that lived here before ``binding`` and ``events`` held them; DAG code may import them from here.
+__all__ = [
+    "CONFIG_SECTION",
+    "DEFERRAL_GRACE_SECONDS",
+    "TRIGGER_MIN_DELAY_SECONDS",
+    "WAIT_BEFORE_DEFER_SECONDS",
+    "ServiceBinding",
+    "StopAllOperatorBase",
+    "StopOperatorBase",
+    "check_stop_errors",
+    "default_deferrable",
+    "defer_settings",
+    "is_templated",
+    "mark_prior_errors",
+    "raise_from_event",
+    "statuses_from_event",
+]
 
 
 class StopOperatorBase(ServiceBinding, BaseOperator):
@@ -428,10 +293,9 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
 
     def _finish(self, statuses: Mapping[str, TargetStatus], failed: Mapping[str, Any]) -> dict[str, Any]:
         """Check and return the final statuses; targets whose stop failed are reported with the error."""
-        hook_cls_name = self.hook_class_path.rsplit(".", 1)[-1].removesuffix("Hook")
         statuses = self.review_statuses(mark_prior_errors(statuses, self._prior_errors))
         if self.fail_on_stop_error:
-            check_stop_errors(hook_cls_name, self.target_field, statuses)
+            check_stop_errors(self.service_label(), self.target_field, statuses)
         self.log.info("All stopped: %s", ", ".join(f"{t}={s.raw_state}" for t, s in statuses.items()))
         return {**{t: s.to_dict() for t, s in statuses.items()}, **failed}
 

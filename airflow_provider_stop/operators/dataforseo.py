@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.hooks.base import validate_positive_number
+from airflow_provider_stop.hooks.validation import validate_positive_number
 from airflow_provider_stop.operators.base import ServiceBinding, StopOperatorBase
 
 #: Default ``queued_grace`` of the operator and the notifier (seconds).
 DEFAULT_QUEUED_GRACE = 300.0
 
 
-class DataForSeoBinding(ServiceBinding):
+class DataForSeoBinding(ServiceBinding, service="dataforseo"):
     """What every DataForSEO task class shares: the hook, the ids parameter, the connection."""
-
-    hook_class_path = "airflow_provider_stop.hooks.dataforseo.DataForSeoHook"
-    target_field = "crawl_task_ids"
-    conn_id_field = "dataforseo_conn_id"
 
     hook_params: dict[str, Any]
 
@@ -24,6 +20,10 @@ class DataForSeoBinding(ServiceBinding):
         """Hand ``queued_grace`` to the hook (and so to the trigger, which rebuilds the hook)."""
         grace = validate_positive_number(queued_grace, "queued_grace", allow_none=True)
         self.hook_params = {**self.hook_params, "queued_grace": grace}
+
+
+#: ``dataforseo_default``, from the registry entry.
+DEFAULT_CONN_ID = DataForSeoBinding.service_info.default_conn_id
 
 
 class DataForSeoStopOnPageTasksOperator(DataForSeoBinding, StopOperatorBase):
@@ -54,7 +54,7 @@ class DataForSeoStopOnPageTasksOperator(DataForSeoBinding, StopOperatorBase):
         self,
         *,
         crawl_task_ids: str | list[str],
-        dataforseo_conn_id: str = "dataforseo_default",
+        dataforseo_conn_id: str = DEFAULT_CONN_ID,
         queued_grace: float | None = DEFAULT_QUEUED_GRACE,
         **kwargs: Any,
     ) -> None:

@@ -7,12 +7,12 @@ from typing import Any
 from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
 
 
-class DataSiftBinding(ServiceBinding):
+class DataSiftBinding(ServiceBinding, service="datasift"):
     """What every DataSift task class shares: the hook, the id parameter, the connection."""
 
-    hook_class_path = "airflow_provider_stop.hooks.datasift.DataSiftHook"
-    target_field = "source_id"
-    conn_id_field = "datasift_conn_id"
+
+#: ``datasift_default``, from the registry entry.
+DEFAULT_CONN_ID = DataSiftBinding.service_info.default_conn_id
 
 
 class DataSiftStopSourceOperator(DataSiftBinding, StopOperatorBase):
@@ -35,7 +35,7 @@ class DataSiftStopSourceOperator(DataSiftBinding, StopOperatorBase):
     template_fields = ("source_id", "datasift_conn_id")
 
     def __init__(
-        self, *, source_id: str | list[str], datasift_conn_id: str = "datasift_default", **kwargs: Any
+        self, *, source_id: str | list[str], datasift_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.source_id = source_id
@@ -51,7 +51,7 @@ class DataSiftStopAllSourcesOperator(DataSiftBinding, StopAllOperatorBase):
     template_fields = ("name_pattern", "source_type", "datasift_conn_id")
 
     def __init__(
-        self, *, source_type: str | None = None, datasift_conn_id: str = "datasift_default", **kwargs: Any
+        self, *, source_type: str | None = None, datasift_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.source_type = self.optional_filter(source_type, "source_type")

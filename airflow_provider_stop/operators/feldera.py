@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_stop.hooks.base import TargetStatus
+from airflow_provider_stop.hooks.data import TargetStatus
 from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
 
 
-class FelderaBinding(ServiceBinding):
+class FelderaBinding(ServiceBinding, service="feldera"):
     """What every Feldera task class shares: the hook, the name parameter, the connection."""
 
-    hook_class_path = "airflow_provider_stop.hooks.feldera.FelderaHook"
-    target_field = "pipeline_name"
-    conn_id_field = "feldera_conn_id"
+
+#: ``feldera_default``, from the registry entry.
+DEFAULT_CONN_ID = FelderaBinding.service_info.default_conn_id
 
 
 class FelderaStopOptions(FelderaBinding):
@@ -87,7 +87,7 @@ class FelderaStopPipelineOperator(FelderaStopOptions, StopOperatorBase):
         force: bool = False,
         force_after: float | None = None,
         fallback_to_force: bool = False,
-        feldera_conn_id: str = "feldera_default",
+        feldera_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(escalate_after=force_after, **kwargs)
@@ -112,7 +112,7 @@ class FelderaStopAllPipelinesOperator(FelderaStopOptions, StopAllOperatorBase):
         force: bool = False,
         force_after: float | None = None,
         fallback_to_force: bool = False,
-        feldera_conn_id: str = "feldera_default",
+        feldera_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(escalate_after=force_after, **kwargs)

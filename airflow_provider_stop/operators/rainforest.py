@@ -7,12 +7,12 @@ from typing import Any
 from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
 
 
-class RainforestBinding(ServiceBinding):
+class RainforestBinding(ServiceBinding, service="rainforest"):
     """What every Rainforest task class shares: the hook, the id parameter, the connection."""
 
-    hook_class_path = "airflow_provider_stop.hooks.rainforest.RainforestHook"
-    target_field = "collection_id"
-    conn_id_field = "rainforest_conn_id"
+
+#: ``rainforest_default``, from the registry entry.
+DEFAULT_CONN_ID = RainforestBinding.service_info.default_conn_id
 
 
 class RainforestStopCollectionOperator(RainforestBinding, StopOperatorBase):
@@ -30,7 +30,7 @@ class RainforestStopCollectionOperator(RainforestBinding, StopOperatorBase):
     template_fields = ("collection_id", "rainforest_conn_id")
 
     def __init__(
-        self, *, collection_id: str | list[str], rainforest_conn_id: str = "rainforest_default", **kwargs: Any
+        self, *, collection_id: str | list[str], rainforest_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.collection_id = collection_id
@@ -54,7 +54,7 @@ class RainforestStopAllCollectionsOperator(RainforestBinding, StopAllOperatorBas
     target_field = "name_pattern"
     template_fields = ("name_pattern", "rainforest_conn_id")
 
-    def __init__(self, *, rainforest_conn_id: str = "rainforest_default", **kwargs: Any) -> None:
+    def __init__(self, *, rainforest_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rainforest_conn_id = rainforest_conn_id
         self.check_parameters()

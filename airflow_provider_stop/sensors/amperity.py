@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.amperity import AmperityBinding
+from airflow_provider_stop.operators.amperity import DEFAULT_CONN_ID, AmperityBinding
 from airflow_provider_stop.sensors.base import StoppedSensorBase
 
 
@@ -14,7 +14,7 @@ class AmperityWorkflowRunStoppedSensor(AmperityBinding, StoppedSensorBase):
     template_fields = ("workflow_run_id", "amperity_conn_id")
 
     def __init__(
-        self, *, workflow_run_id: str | list[str], amperity_conn_id: str = "amperity_default", **kwargs: Any
+        self, *, workflow_run_id: str | list[str], amperity_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.workflow_run_id = workflow_run_id

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_stop.operators.base import (
+from airflow_provider_stop.binding import (
     DEFERRAL_GRACE_SECONDS,
     ServiceBinding,
     check_stop_errors,
     default_deferrable,
-    raise_from_event,
-    statuses_from_event,
 )
+from airflow_provider_stop.events import raise_from_event, statuses_from_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -52,9 +51,7 @@ class StoppedSensorBase(ServiceBinding, BaseSensorOperator):
 
     def _done(self, statuses: dict[str, TargetStatus]) -> dict[str, Any]:
         if self.fail_on_stop_error:
-            check_stop_errors(
-                self.hook_class_path.rsplit(".", 1)[-1].removesuffix("Hook"), self.target_field, statuses
-            )
+            check_stop_errors(self.service_label(), self.target_field, statuses)
         return {t: s.to_dict() for t, s in statuses.items()}
 
     def poke(self, context: Context) -> PokeReturnValue:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.dataforseo import DataForSeoBinding
+from airflow_provider_stop.operators.dataforseo import DEFAULT_CONN_ID, DataForSeoBinding
 from airflow_provider_stop.sensors.base import StoppedSensorBase
 
 
@@ -17,7 +17,7 @@ class DataForSeoOnPageTasksStoppedSensor(DataForSeoBinding, StoppedSensorBase):
         self,
         *,
         crawl_task_ids: str | list[str],
-        dataforseo_conn_id: str = "dataforseo_default",
+        dataforseo_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

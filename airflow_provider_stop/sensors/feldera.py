@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.feldera import FelderaBinding
+from airflow_provider_stop.operators.feldera import DEFAULT_CONN_ID, FelderaBinding
 from airflow_provider_stop.sensors.base import StoppedSensorBase
 
 
@@ -14,7 +14,7 @@ class FelderaPipelineStoppedSensor(FelderaBinding, StoppedSensorBase):
     template_fields = ("pipeline_name", "feldera_conn_id")
 
     def __init__(
-        self, *, pipeline_name: str | list[str], feldera_conn_id: str = "feldera_default", **kwargs: Any
+        self, *, pipeline_name: str | list[str], feldera_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.pipeline_name = pipeline_name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.rainforest import RainforestBinding
+from airflow_provider_stop.operators.rainforest import DEFAULT_CONN_ID, RainforestBinding
 from airflow_provider_stop.sensors.base import StoppedSensorBase
 
 
@@ -14,7 +14,7 @@ class RainforestCollectionStoppedSensor(RainforestBinding, StoppedSensorBase):
     template_fields = ("collection_id", "rainforest_conn_id")
 
     def __init__(
-        self, *, collection_id: str | list[str], rainforest_conn_id: str = "rainforest_default", **kwargs: Any
+        self, *, collection_id: str | list[str], rainforest_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.collection_id = collection_id

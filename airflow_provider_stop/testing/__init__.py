@@ -4,10 +4,7 @@ Importing this package imports no server code; use the service modules, e.g.
 ``from airflow_provider_stop.testing.feldera import FelderaEmulator``.
 """
 
-EMULATORS = {
-    "feldera": "airflow_provider_stop.testing.feldera.FelderaEmulator",
-    "dataforseo": "airflow_provider_stop.testing.dataforseo.DataForSeoEmulator",
-    "rainforest": "airflow_provider_stop.testing.rainforest.RainforestEmulator",
-    "amperity": "airflow_provider_stop.testing.amperity.AmperityEmulator",
-    "datasift": "airflow_provider_stop.testing.datasift.DataSiftEmulator",
-}
+from airflow_provider_stop import services
+
+#: Service name -> dotted path of its emulator class, from the registry (``services.py``).
+EMULATORS = {svc.name: svc.emulator_path for svc in services.provided()}

@@ -119,10 +119,7 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class AmperityEmulator(Emulator):
-    service = "amperity"
-    conn_type = "amperity"
-
+class AmperityEmulator(Emulator, service="amperity"):
     def __init__(self, settings: AmperitySettings | None = None, **overrides: Any) -> None:
         super().__init__()
         self.settings = settings or AmperitySettings(**overrides)
@@ -143,9 +140,9 @@ class AmperityEmulator(Emulator):
         s = self.settings
         extra = {"tenant": s.tenant, "auth_type": auth}
         if auth == "token":
-            return {"conn_type": "amperity", "host": self.url, "password": s.access_token, "extra": extra}
+            return {"conn_type": self.conn_type, "host": self.url, "password": s.access_token, "extra": extra}
         return {
-            "conn_type": "amperity",
+            "conn_type": self.conn_type,
             "host": self.url,
             "login": s.client_id,
             "password": s.client_secret,
@@ -182,6 +179,14 @@ class AmperityEmulator(Emulator):
 
     def target_state(self, target_id: str) -> str:
         return self.state_of(target_id)
+
+    stopped_state = "canceled"
+    stop_route = ("POST", "*/stop")
+    targets_attr = "runs"
+    state_override_attr = "forced_state"
+
+    def add_target(self, target_id: str) -> Any:
+        return self.add_run(target_id)
 
     def _state(self, run: Run, now: float) -> str:
         s = self.settings

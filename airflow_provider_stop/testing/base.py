@@ -72,8 +72,17 @@ class RecordedRequest:
 class Emulator:
     """Base of the service emulators: routes + state in subclasses, server and faults here."""
 
+    #: Set from the service's registry entry by ``class XEmulator(Emulator, service="x")``.
     service: ClassVar[str]
     conn_type: ClassVar[str]
+
+    def __init_subclass__(cls, *, service: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if service is not None:
+            from airflow_provider_stop import services
+
+            cls.service = services.service(service).name
+            cls.conn_type = services.service(service).conn_type
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
@@ -130,6 +139,30 @@ class Emulator:
     def target_state(self, target_id: str) -> str:
         """The target's state as the service would report it now (each emulator names its own reader)."""
         raise NotImplementedError
+
+    # ---- the generic driving interface (shared test suites, benchmarks, demo) ---------------
+    #: ``target_state`` of a stopped target.
+    stopped_state: ClassVar[str]
+    #: (method, raw-path glob) of the service's stop request.
+    stop_route: ClassVar[tuple[str, str]]
+    #: The attribute holding the targets by id, and their attribute that overrides the reported state.
+    targets_attr: ClassVar[str]
+    state_override_attr: ClassVar[str] = "status_override"
+
+    def add_target(self, target_id: str) -> Any:
+        """Create a running target with this id."""
+        raise NotImplementedError
+
+    def has_target(self, target_id: str) -> bool:
+        """A target with this id exists."""
+        return target_id in getattr(self, self.targets_attr)
+
+    def override_state(self, target_id: str, state: str | None) -> None:
+        """Make the target report ``state`` whatever happens (None: its real state again)."""
+        setattr(getattr(self, self.targets_attr)[target_id], self.state_override_attr, state)
+
+    def is_stopped(self, target_id: str) -> bool:
+        return self.target_state(target_id) == self.stopped_state
 
     def count(self, method: str | None = None, path: str | None = None) -> int:
         """Requests received, optionally only one method and/or a raw-path glob."""

@@ -107,10 +107,7 @@ def _fmt(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S +00:00")
 
 
-class DataForSeoEmulator(Emulator):
-    service = "dataforseo"
-    conn_type = "dataforseo"
-
+class DataForSeoEmulator(Emulator, service="dataforseo"):
     def __init__(self, settings: DataForSeoSettings | None = None, **overrides: Any) -> None:
         super().__init__()
         self.settings = settings or DataForSeoSettings(**overrides)
@@ -120,7 +117,7 @@ class DataForSeoEmulator(Emulator):
 
     def connection(self) -> dict[str, Any]:
         return {
-            "conn_type": "dataforseo",
+            "conn_type": self.conn_type,
             "host": self.url,
             "login": self.settings.login,
             "password": self.settings.password,
@@ -152,6 +149,14 @@ class DataForSeoEmulator(Emulator):
 
     def target_state(self, target_id: str) -> str:
         return self.progress_of(target_id)
+
+    stopped_state = "finished"
+    stop_route = ("POST", "/v3/on_page/force_stop")
+    targets_attr = "tasks"
+    state_override_attr = "progress_override"
+
+    def add_target(self, target_id: str) -> Any:
+        return self.add_task(target_id)
 
     # ---- the model ------------------------------------------------------------------------
     def _state(self, task: CrawlTask, now: float) -> tuple[str, str | None, float | None, int]:

@@ -69,10 +69,7 @@ class Source:
     status_override: str | None = None
 
 
-class DataSiftEmulator(Emulator):
-    service = "datasift"
-    conn_type = "datasift"
-
+class DataSiftEmulator(Emulator, service="datasift"):
     def __init__(self, settings: DataSiftSettings | None = None, **overrides: Any) -> None:
         super().__init__()
         self.settings = settings or DataSiftSettings(**overrides)
@@ -83,7 +80,7 @@ class DataSiftEmulator(Emulator):
 
     def connection(self) -> dict[str, Any]:
         return {
-            "conn_type": "datasift",
+            "conn_type": self.conn_type,
             "host": self.url,
             "login": self.settings.username,
             "password": self.settings.api_key,
@@ -111,6 +108,13 @@ class DataSiftEmulator(Emulator):
 
     def target_state(self, target_id: str) -> str:
         return self.status_of(target_id)
+
+    stopped_state = "stopped"
+    stop_route = ("PUT", "/v1.6/source/stop")
+    targets_attr = "sources"
+
+    def add_target(self, target_id: str) -> Any:
+        return self.add_source(target_id)
 
     def _status(self, source: Source, now: float) -> str:
         if source.status_override:

@@ -141,10 +141,7 @@ class EmulatedPipeline:
         ]
 
 
-class FelderaEmulator(Emulator):
-    service = "feldera"
-    conn_type = "feldera"
-
+class FelderaEmulator(Emulator, service="feldera"):
     def __init__(self, settings: FelderaSettings | None = None, **overrides: Any) -> None:
         super().__init__()
         self.settings = settings or FelderaSettings(**overrides)
@@ -161,7 +158,7 @@ class FelderaEmulator(Emulator):
         self._known_routes: list[Route] = []
 
     def connection(self) -> dict[str, Any]:
-        conn: dict[str, Any] = {"conn_type": "feldera", "host": self.url}
+        conn: dict[str, Any] = {"conn_type": self.conn_type, "host": self.url}
         if self.settings.api_key:
             conn["password"] = self.settings.api_key
         return conn
@@ -207,6 +204,13 @@ class FelderaEmulator(Emulator):
 
     def target_state(self, target_id: str) -> str:
         return self.status_of(target_id)
+
+    stopped_state = "Stopped"
+    stop_route = ("POST", "*/stop")
+    targets_attr = "pipelines"
+
+    def add_target(self, target_id: str) -> Any:
+        return self.add_pipeline(target_id)
 
     # ---- helpers ---------------------------------------------------------------------------
     def error_response(

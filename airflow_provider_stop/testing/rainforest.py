@@ -98,10 +98,7 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-class RainforestEmulator(Emulator):
-    service = "rainforest"
-    conn_type = "rainforest"
-
+class RainforestEmulator(Emulator, service="rainforest"):
     def __init__(self, settings: RainforestSettings | None = None, **overrides: Any) -> None:
         super().__init__()
         self.settings = settings or RainforestSettings(**overrides)
@@ -119,7 +116,7 @@ class RainforestEmulator(Emulator):
     def connection(self) -> dict[str, Any]:
         extra = {"resource": self.settings.resource, "path_prefix": self.settings.path_prefix}
         return {
-            "conn_type": "rainforest",
+            "conn_type": self.conn_type,
             "host": self.url,
             "password": self.settings.api_key,
             "extra": extra,
@@ -155,6 +152,13 @@ class RainforestEmulator(Emulator):
 
     def target_state(self, target_id: str) -> str:
         return self.status_of(target_id)
+
+    stopped_state = "idle"
+    stop_route = ("GET", "*/stop")
+    targets_attr = "collections"
+
+    def add_target(self, target_id: str) -> Any:
+        return self.add_collection(target_id)
 
     def _status(self, item: Collection, now: float) -> str:
         if item.status_override:

@@ -1,0 +1,48 @@
+"""The events a wait ends with, on both sides: the trigger turns its outcome into event data, and the
+task turns an event back into statuses or into the exception it stands for."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_stop.hooks.data import TargetStatus
+from airflow_provider_stop.hooks.errors import StopProviderError, StopTimeoutError, error_class_path
+
+
+def error_payload(exc: BaseException, redact: Any = str) -> dict[str, Any]:
+    """An error as event data the worker turns back into the same exception class."""
+    retryable = bool(getattr(exc, "retryable", False))
+    return {
+        "status": "error",
+        "error_class": error_class_path(exc),
+        "message": redact(str(exc))
+        if isinstance(exc, StopProviderError)
+        else redact(f"{type(exc).__name__}: {exc}"),
+        "retryable": retryable,
+    }
+
+
+def statuses_from_event(event: Mapping[str, Any]) -> dict[str, TargetStatus]:
+    return {t: TargetStatus.from_dict(s) for t, s in (event.get("statuses") or {}).items()}
+
+
+def raise_from_event(event: Mapping[str, Any]) -> None:
+    """Turn a trigger's error event back into the exception class it was raised as."""
+    from airflow.sdk.module_loading import import_string
+
+    message = str(event.get("message") or "the wait failed without a message")
+    if event.get("status") == "timeout":
+        raise StopTimeoutError(
+            message, pending=event.get("pending") or [], statuses=statuses_from_event(event)
+        )
+    cls: Any = StopProviderError
+    path = str(event.get("error_class") or "")
+    if path.startswith("airflow_provider_stop."):
+        try:
+            cls = import_string(path)
+        except ImportError:
+            cls = StopProviderError
+    if not (isinstance(cls, type) and issubclass(cls, StopProviderError)):
+        cls = StopProviderError
+    raise cls(message)

@@ -1,0 +1,72 @@
+"""Reading an Airflow connection: its extras, its base URL, and the settings every service shares."""
+
+from __future__ import annotations
+
+import math
+import urllib.parse
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_stop.hooks.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+
+def connection_extra(conn: Connection) -> dict[str, Any]:
+    """The connection's extra as a dict, whatever form it was given in."""
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    return dict(extra or {})
+
+
+def base_url_from_connection(conn: Connection, default: str | None) -> str:
+    """``host`` may be a full URL or a bare host name (with ``schema`` as the scheme and ``port``)."""
+    host = (conn.host or "").strip()
+    if not host:
+        if default is None:
+            raise InvalidInputError(f"connection {conn.conn_id!r} has no host; set it to the service's URL")
+        return default.rstrip("/")
+    if "://" not in host:
+        scheme = (conn.schema or "https").strip() or "https"
+        host = f"{scheme}://{host}"
+        if conn.port:
+            host = f"{host}:{conn.port}"
+    parsed = urllib.parse.urlsplit(host)
+    try:
+        parsed.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parsed = parsed._replace(netloc="")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidInputError(f"connection {conn.conn_id!r} host must be an http(s) URL, got {host!r}")
+    if parsed.username or parsed.password:
+        raise InvalidInputError(
+            f"connection {conn.conn_id!r} host must not carry credentials; use the password field"
+        )
+    return host.rstrip("/")
+
+
+def rate_from_extra(extra: Mapping[str, Any], default: float | None, where: str) -> float | None:
+    """The connection's ``requests_per_second`` (a positive number), or the service's documented pace."""
+    value = extra.get("requests_per_second", default)
+    if value is None:
+        return None
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = math.nan
+    if isinstance(value, bool) or not 0 < rate < math.inf:
+        raise InvalidInputError(f"{where}: requests_per_second must be a positive number, got {value!r}")
+    return rate
+
+
+def verify_from_extra(extra: Mapping[str, Any]) -> bool | str:
+    """TLS verification stays on unless the connection explicitly turns it off or names a CA bundle."""
+    value = extra.get("verify", True)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        if lowered in ("true", "1", "yes", "on", ""):
+            return True
+        return value
+    return bool(value)

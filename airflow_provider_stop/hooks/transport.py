@@ -1,0 +1,454 @@
+"""What every request goes through besides the service's own rules: redaction of secrets from logs,
+pacing to a documented request rate, the event loop's shared HTTP clients, and retry settings.
+
+Nothing here imports an HTTP library at module level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import math
+import threading
+import time
+import urllib.parse
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from airflow_provider_stop.hooks.data import ApiRequest, ApiResponse, ClientConfig
+from airflow_provider_stop.hooks.errors import (
+    InvalidInputError,
+    ServiceUnavailableError,
+    StopTimeoutError,
+    TransientStopError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+    import requests
+    from airflow.sdk.types import Logger
+
+T = TypeVar("T")
+
+REDACTED = "***"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+class _HttpLibraryRedaction(logging.Filter):
+    """Redacts known secrets from the HTTP libraries' own log records (urllib3 logs request lines with
+    their query string at DEBUG; httpx logs full URLs at INFO), which Airflow's masker never sees."""
+
+    LOGGERS = ("urllib3.connectionpool", "httpx", "httpcore.connection", "httpcore.http11")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: set[str] = set()
+        for name in self.LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.forms:
+            text = record.getMessage()
+            for form in sorted(self.forms, key=len, reverse=True):
+                text = text.replace(form, REDACTED)
+            record.msg, record.args = text, ()
+        return True
+
+
+_http_log_redaction: _HttpLibraryRedaction | None = None
+
+
+def http_log_redaction() -> _HttpLibraryRedaction:
+    """Installed on first use by a hook, not when a DAG file imports this module."""
+    global _http_log_redaction
+    if _http_log_redaction is None:
+        _http_log_redaction = _HttpLibraryRedaction()
+    return _http_log_redaction
+
+
+class Redactor:
+    """Replaces every known secret, raw or URL-encoded, in any text that may be logged or raised."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                forms.update({secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)})
+        self._forms = sorted(forms, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for form in self._forms:
+            text = text.replace(form, REDACTED)
+        return text
+
+    def add(self, secret: str) -> None:
+        """A secret obtained at run time (e.g. an OAuth access token) is hidden from then on."""
+        extra = Redactor([secret])._forms
+        self._forms = sorted({*self._forms, *extra}, key=len, reverse=True)
+        http_log_redaction().forms.update(extra)
+        _mask_with_airflow(extra)
+
+    def register_with_airflow(self) -> None:
+        """Hide the secrets from the HTTP libraries' logs, and ask Airflow's masker to hide them too."""
+        http_log_redaction().forms.update(self._forms)
+        _mask_with_airflow(self._forms)
+
+
+def _mask_with_airflow(forms: Iterable[str]) -> None:
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - very old SDKs
+        return
+    for form in forms:
+        mask_secret(form)
+
+
+class RatePacer:
+    """Spaces requests to at most ``per_second``, shared by every thread and event loop of a process.
+
+    Each caller reserves the next free slot and sleeps until it; a burst is spread out instead of
+    being answered with 429s.
+    """
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Seconds to wait before sending."""
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+            return slot - now
+
+
+class _SharedClient:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.users = 0
+
+
+#: Per event loop (weakly: a closed loop takes its clients with it), per host and TLS setting.
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SharedClient]] = (
+    weakref.WeakKeyDictionary()
+)
+#: Connections one shared client keeps; each hook still bounds its own requests with ``max_concurrency``.
+SHARED_POOL_SIZE = 16
+#: Requests in flight per shared client (one host). Beyond this they wait here, not in httpcore's
+#: pool, whose queue is scanned in full for every request (quadratic CPU with a thousand waiting).
+#: Per host, so that a service that hangs cannot hold up the waits on the others.
+_client_slots: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def request_slots(client: Any) -> contextlib.AbstractAsyncContextManager[Any]:
+    """The shared client's bound on requests in flight; no bound for a client made elsewhere."""
+    return _client_slots.get(client) or contextlib.nullcontext()
+
+
+@asynccontextmanager
+async def shared_async_client(verify: bool | str, origin: str = "") -> AsyncIterator[Any]:
+    """Borrow the running loop's client for one host (``origin``) and TLS setting: a pool per host,
+    so that waits on several services do not evict each other's connections. It is closed when its
+    last user is done."""
+    import http.cookiejar
+
+    import httpx
+
+    loop = asyncio.get_running_loop()
+    clients = _async_clients.setdefault(loop, {})
+    key = f"{origin} {verify!r}"
+    entry = clients.get(key)
+    if entry is None:
+        limits = httpx.Limits(max_connections=SHARED_POOL_SIZE, max_keepalive_connections=SHARED_POOL_SIZE)
+        # No cookie jar: a cookie one connection's answer set must never ride along another's requests.
+        no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        entry = clients[key] = _SharedClient(
+            httpx.AsyncClient(verify=verify, limits=limits, follow_redirects=False, cookies=no_cookies)
+        )
+        _client_slots[entry.client] = asyncio.Semaphore(SHARED_POOL_SIZE)
+    entry.users += 1
+    try:
+        yield entry.client
+    finally:
+        entry.users -= 1
+        if entry.users == 0 and clients.get(key) is entry:
+            del clients[key]
+            await entry.client.aclose()
+
+
+_pacers: dict[tuple[str, ...], RatePacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def shared_pacer(key: tuple[str, ...], per_second: float) -> RatePacer:
+    """One pacer per service account (``key``) and rate in this process."""
+    with _pacers_lock:
+        pacer = _pacers.get((*key, str(per_second)))
+        if pacer is None:
+            pacer = _pacers[(*key, str(per_second))] = RatePacer(per_second)
+        return pacer
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How a hook retries transient failures of one request."""
+
+    max_attempts: int = 5
+    min_wait: float = 1.0
+    max_wait: float = 60.0
+    max_elapsed: float = 300.0
+
+    def tenacity_kwargs(self, on_retry: Callable[[Any], None]) -> dict[str, Any]:
+        import tenacity
+
+        backoff = tenacity.wait_exponential(multiplier=self.min_wait, max=self.max_wait)
+        jitter = backoff + tenacity.wait_random(0, self.min_wait)
+        max_wait = self.max_wait
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                return min(float(retry_after), max_wait)
+            return float(jitter(state))
+
+        return {
+            "stop": tenacity.stop_after_attempt(self.max_attempts)
+            | tenacity.stop_after_delay(self.max_elapsed),
+            "wait": wait,
+            "retry": tenacity.retry_if_exception(
+                lambda e: isinstance(e, TransientStopError) and not isinstance(e, StopTimeoutError)
+            ),
+            "before_sleep": on_retry,
+            "reraise": True,
+        }
+
+
+class HttpTransport:
+    """
+    Sends a hook's ``ApiRequest`` and returns its ``ApiResponse``: with ``requests`` on the worker and
+    with the event loop's shared ``httpx`` client in the triggerer. Every request has the hook's
+    timeout, never follows a redirect, is paced, retried on transient failures only (tenacity), sent
+    once more with fresh credentials after a 401 when the hook can get them, and every error text
+    passes through the hook's redactor.
+
+    ``StopServiceHook`` is built on it; the methods it calls back (``config``, ``describe``,
+    ``raise_for_response``, ``request_auth``, ...) are the hook's, declared here for type checking.
+    """
+
+    hook_name: ClassVar[str]
+    timeout: float
+    retry: RetrySettings
+    redact: Redactor
+    _session: requests.Session | None
+
+    if TYPE_CHECKING:
+
+        @property
+        def log(self) -> Logger: ...
+
+        @property
+        def config(self) -> ClientConfig: ...
+
+        async def aconfig(self) -> ClientConfig: ...
+
+        def describe(self, request: ApiRequest) -> str: ...
+
+        def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None: ...
+
+        def request_auth(self) -> Mapping[str, str]: ...
+
+        async def arequest_auth(self, client: httpx.AsyncClient) -> Mapping[str, str]: ...
+
+        def invalidate_auth(self) -> bool: ...
+
+        def observe_response(self, response: ApiResponse) -> None: ...
+
+        def budget_wait(self, request: ApiRequest) -> float: ...
+
+    def get_conn(self) -> requests.Session:
+        """A pooled ``requests`` session (redirects are never followed)."""
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    @asynccontextmanager
+    async def async_client(self) -> Any:
+        """The event loop's shared ``httpx.AsyncClient``: a triggerer running a thousand waits keeps
+        one connection pool (and one TLS context, which costs ~50 ms to build) instead of one each."""
+        config = await self.aconfig()
+        parts = urllib.parse.urlsplit(config.base_url)
+        async with shared_async_client(config.verify, f"{parts.scheme}://{parts.netloc}") as client:
+            yield client
+
+    # ---- transports ------------------------------------------------------------------------
+    def _url(self, config: ClientConfig, request: ApiRequest) -> str:
+        return (request.base_url or config.base_url).rstrip("/") + request.path
+
+    def _params(self, config: ClientConfig, request: ApiRequest) -> dict[str, str]:
+        return {**config.params, **request.params}
+
+    def _headers(self, config: ClientConfig, request: ApiRequest) -> dict[str, str]:
+        return {"Accept": "application/json", **config.headers, **request.headers}
+
+    def _on_retry(self, state: Any) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = getattr(state.next_action, "sleep", 0.0) if state.next_action else 0.0
+        self.log.warning(
+            "%s: attempt %d failed (%s); retrying in %.1fs",
+            self.hook_name,
+            state.attempt_number,
+            self.redact(str(exc)),
+            wait,
+        )
+
+    def _request_error(self, request: ApiRequest, exc: Exception) -> InvalidInputError:
+        """The request could not even be built (a header or URL the HTTP library refuses): permanent."""
+        return InvalidInputError(
+            self.redact(
+                f"{self.hook_name}: {request.method} {self.describe(request)} cannot be sent: "
+                f"{type(exc).__name__}: {exc}"
+            ),
+            target_id=request.target_id,
+        )
+
+    def _transport_error(self, request: ApiRequest, exc: Exception) -> ServiceUnavailableError:
+        kind = type(exc).__name__
+        return ServiceUnavailableError(
+            self.redact(f"{self.hook_name}: {request.method} {self.describe(request)} failed: {kind}: {exc}"),
+            target_id=request.target_id,
+        )
+
+    def _send_once(self, request: ApiRequest) -> ApiResponse:
+        """One request; a 401 is answered once with fresh credentials when the hook can get them."""
+        response = self._exchange(request)
+        if self._renewed_credentials(request, response):
+            response = self._exchange(request)
+        self.raise_for_response(request, response)
+        return response
+
+    def _call(self, config: ClientConfig, request: ApiRequest, headers: Mapping[str, str]) -> dict[str, Any]:
+        """What both HTTP libraries are asked: method, URL, query, body, headers and the timeout."""
+        return {
+            "method": request.method,
+            "url": self._url(config, request),
+            "params": self._params(config, request),
+            "json": request.json,
+            "data": request.form,
+            "headers": dict(headers),
+            "timeout": self.timeout,
+        }
+
+    def _renewed_credentials(self, request: ApiRequest, response: ApiResponse) -> bool:
+        """After a 401 to an authenticated request: True when the hook dropped a cached credential,
+        so the request goes once more with a fresh one."""
+        if response.status_code == 401 and request.authenticate and self.invalidate_auth():
+            self.log.info("%s: HTTP 401 with a cached token; retrying once with a new one", self.hook_name)
+            return True
+        return False
+
+    def _answer(self, resp: Any, text: str) -> ApiResponse:
+        """The HTTP library's response as plain data; the hook reads its bookkeeping headers."""
+        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
+        self.observe_response(response)
+        return response
+
+    def _exchange(self, request: ApiRequest) -> ApiResponse:
+        import requests
+
+        config = self.config
+        headers = {**self._headers(config, request), **(self.request_auth() if request.authenticate else {})}
+        if (pause := self.budget_wait(request)) > 0:
+            time.sleep(pause)
+        try:
+            resp = self.get_conn().request(
+                **self._call(config, request, headers), verify=config.verify, allow_redirects=False
+            )
+            text = resp.text
+        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, ValueError) as exc:
+            raise self._request_error(request, exc) from None
+        except requests.RequestException as exc:
+            raise self._transport_error(request, exc) from None
+        return self._answer(resp, text)
+
+    async def _asend_once(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
+        response = await self._aexchange(client, request)
+        if self._renewed_credentials(request, response):
+            response = await self._aexchange(client, request)
+        self.raise_for_response(request, response)
+        return response
+
+    async def _aexchange(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
+        import httpx
+
+        config = await self.aconfig()
+        auth = await self.arequest_auth(client) if request.authenticate else {}
+        headers = {**self._headers(config, request), **auth}
+        if (pause := self.budget_wait(request)) > 0:
+            await asyncio.sleep(pause)
+        try:
+            async with request_slots(client):
+                resp = await client.request(**self._call(config, request, headers))
+            text = resp.text
+        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL, ValueError) as exc:
+            raise self._request_error(request, exc) from None
+        except httpx.HTTPError as exc:
+            raise self._transport_error(request, exc) from None
+        return self._answer(resp, text)
+
+    def send(self, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None) -> Any:
+        """
+        Send with retries on transient failures only; a 4xx that cannot change is raised at once.
+
+        ``parse`` runs inside the retry, so a malformed body is retried too: pass it for reads only,
+        never for a stop, which must not be sent again once the service has answered it.
+        """
+        import tenacity
+
+        for attempt in tenacity.Retrying(**self.retry.tenacity_kwargs(self._on_retry)):
+            with attempt:
+                response = self._send_once(request)
+                return parse(response) if parse else response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def asend(
+        self, client: httpx.AsyncClient, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None
+    ) -> Any:
+        import tenacity
+
+        async for attempt in tenacity.AsyncRetrying(**self.retry.tenacity_kwargs(self._on_retry)):
+            with attempt:
+                response = await self._asend_once(client, request)
+                return parse(response) if parse else response
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,316 @@
+"""THE registry of services: each service is declared once, and every list of services derives from it.
+
+An entry names the service (the module name in every layer, and the connection type), its display
+name, its parameters, its classes and its connection form. Provider info, the emulators, the CLI,
+the demo, the benchmarks and the shared test suites read this module; nothing else keeps a list.
+
+Cheap to import (plain data): DAG files, Airflow's provider discovery and the task classes use it.
+Adding a service: docs/adding-a-service.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PACKAGE = "airflow_provider_stop"
+#: The layers a service has a module in, each ``<package>.<layer>.<service>``.
+LAYERS = ("hooks", "operators", "sensors", "notifications")
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service: everything the generic layers need to know to find its pieces."""
+
+    #: Module name in every layer, connection type, and ``<name>_conn_id`` / ``<name>_default``.
+    name: str
+    #: What messages call it (the hook's ``hook_name``).
+    display_name: str
+    #: The parameter (and task attribute) naming the targets, e.g. ``pipeline_name``.
+    target_param: str
+    #: Class names, in ``hooks.<name>``, ``testing.<name>``, ``operators.<name>``, ``sensors.<name>``
+    #: and ``notifications.<name>``.
+    hook: str
+    emulator: str
+    operator: str
+    sensor: str
+    notifier: str
+    #: Airflow's connection form: ``ui-field-behaviour`` and ``conn-fields`` (``VERIFY_FIELD`` is added).
+    connection_form: Mapping[str, Any] = field(default_factory=dict)
+    #: The connection type's label in Airflow's UI, when it says more than ``display_name``.
+    conn_label: str | None = None
+    #: Where the service's modules live, per layer (``testing`` for the emulator); by default
+    #: ``airflow_provider_stop.<layer>.<name>``. Only a service defined outside the package sets it.
+    modules: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def conn_type(self) -> str:
+        return self.name
+
+    @property
+    def conn_id_param(self) -> str:
+        return f"{self.name}_conn_id"
+
+    @property
+    def default_conn_id(self) -> str:
+        return f"{self.name}_default"
+
+    def module(self, layer: str) -> str:
+        return self.modules.get(layer, f"{PACKAGE}.{layer}.{self.name}")
+
+    @property
+    def hook_path(self) -> str:
+        return f"{self.module('hooks')}.{self.hook}"
+
+    @property
+    def emulator_path(self) -> str:
+        return f"{self.module('testing')}.{self.emulator}"
+
+    @property
+    def notifier_path(self) -> str:
+        return f"{self.module('notifications')}.{self.notifier}"
+
+
+_SERVICES: dict[str, Service] = {}
+
+
+def register(service: Service) -> Service:
+    """Add a service (the five below are added here; a test may add one of its own)."""
+    if service.name in _SERVICES and _SERVICES[service.name] != service:
+        raise ValueError(f"service {service.name!r} is already registered differently")
+    _SERVICES[service.name] = service
+    return service
+
+
+def unregister(name: str) -> None:
+    """Remove a service a test added."""
+    _SERVICES.pop(name, None)
+
+
+def service(name: str) -> Service:
+    return _SERVICES[name]
+
+
+def services() -> Iterator[Service]:
+    """Every registered service, in the order they were added."""
+    return iter(list(_SERVICES.values()))
+
+
+def provided() -> Iterator[Service]:
+    """The services this package provides (its own modules): what Airflow, the emulator CLI, the demo
+    and the benchmarks list. A service a test registers is in ``services()`` only."""
+    return (svc for svc in services() if not svc.modules)
+
+
+def names() -> list[str]:
+    """Every registered service's name."""
+    return list(_SERVICES)
+
+
+def by_hook_path(path: str) -> Service | None:
+    """The service whose hook class is at ``path``."""
+    return next((s for s in _SERVICES.values() if s.hook_path == path), None)
+
+
+for _service in (
+    Service(
+        name="feldera",
+        display_name="Feldera",
+        target_param="pipeline_name",
+        hook="FelderaHook",
+        emulator="FelderaEmulator",
+        operator="FelderaStopPipelineOperator",
+        sensor="FelderaPipelineStoppedSensor",
+        notifier="FelderaStopPipelineNotifier",
+        connection_form={
+            "ui-field-behaviour": {
+                "hidden-fields": ["schema", "port", "login"],
+                "relabeling": {"host": "Pipeline manager URL", "password": "API key"},
+                "placeholders": {
+                    "host": "http://localhost:8080",
+                    "password": "apikey:... (leave empty for a local server without auth)",
+                },
+            },
+            "conn-fields": {
+                "tenant": {
+                    "label": "Tenant",
+                    "description": "Sent as the Feldera-Tenant header (multi-tenant deployments only).",
+                    "schema": {"type": ["string", "null"]},
+                },
+            },
+        },
+    ),
+    Service(
+        name="dataforseo",
+        display_name="DataForSEO",
+        target_param="crawl_task_ids",
+        hook="DataForSeoHook",
+        emulator="DataForSeoEmulator",
+        operator="DataForSeoStopOnPageTasksOperator",
+        sensor="DataForSeoOnPageTasksStoppedSensor",
+        notifier="DataForSeoStopOnPageTasksNotifier",
+        connection_form={
+            "ui-field-behaviour": {
+                "hidden-fields": ["schema", "port"],
+                "relabeling": {"host": "API URL", "login": "API login", "password": "API password"},
+                "placeholders": {
+                    "host": "https://api.dataforseo.com (default)",
+                    "login": "the API login from app.dataforseo.com",
+                },
+            },
+            "conn-fields": {
+                "sandbox": {
+                    "label": "Use the sandbox",
+                    "description": "Use the sandbox (free dummy data) when Host is empty.",
+                    "schema": {"type": ["boolean", "null"], "default": False},
+                },
+                "requests_per_second": {
+                    "label": "Requests per second",
+                    "description": "Pace of all calls to this account (the limit is 2000 a minute).",
+                    "schema": {"type": ["number", "null"], "default": 30},
+                },
+            },
+        },
+    ),
+    Service(
+        name="rainforest",
+        display_name="Rainforest",
+        conn_label="Rainforest API (Traject Data)",
+        target_param="collection_id",
+        hook="RainforestHook",
+        emulator="RainforestEmulator",
+        operator="RainforestStopCollectionOperator",
+        sensor="RainforestCollectionStoppedSensor",
+        notifier="RainforestStopCollectionNotifier",
+        connection_form={
+            "ui-field-behaviour": {
+                "hidden-fields": ["schema", "port", "login"],
+                "relabeling": {"host": "API URL", "password": "API key"},
+                "placeholders": {"host": "https://api.rainforestapi.com (default)"},
+            },
+            "conn-fields": {
+                "resource": {
+                    "label": "Resource",
+                    "description": "collections (Rainforest, BigBox, ...) or batches (SerpWow, ...)",
+                    "schema": {
+                        "type": ["string", "null"],
+                        "enum": ["collections", "batches", None],
+                        # the UI lists None as "null" unless it is given a label
+                        "values_display": {"null": "default (collections)"},
+                    },
+                },
+                "path_prefix": {
+                    "label": "Path prefix",
+                    "description": "/live for SerpWow; empty for the others",
+                    "schema": {"type": ["string", "null"], "pattern": "^(/[A-Za-z0-9_-]+)*$"},
+                },
+            },
+        },
+    ),
+    Service(
+        name="amperity",
+        display_name="Amperity",
+        target_param="workflow_run_id",
+        hook="AmperityHook",
+        emulator="AmperityEmulator",
+        operator="AmperityStopWorkflowRunOperator",
+        sensor="AmperityWorkflowRunStoppedSensor",
+        notifier="AmperityStopWorkflowRunNotifier",
+        connection_form={
+            "ui-field-behaviour": {
+                "hidden-fields": ["schema", "port"],
+                "relabeling": {
+                    "host": "API URL (optional)",
+                    "login": "OAuth client id",
+                    "password": "Access token or client secret",
+                },
+                "placeholders": {
+                    "host": "empty: from the region; or e.g. https://acme.amperity.com/api",
+                    "login": "only for client credentials",
+                },
+            },
+            "conn-fields": {
+                "tenant": {
+                    "label": "Tenant id",
+                    "description": "Sent as amperity-tenant on every call, e.g. acme or acme-sb-12345.",
+                    "schema": {
+                        "type": ["string", "null"],
+                        "pattern": "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",
+                    },
+                },
+                "region": {
+                    "label": "Hosting",
+                    "description": "aws (app.amperity.com), azure (<tenant>.amperity.com) or australia.",
+                    "schema": {
+                        "type": ["string", "null"],
+                        "enum": ["aws", "azure", "australia", None],
+                        "values_display": {"null": "default (aws)"},
+                    },
+                },
+                "auth_type": {
+                    "label": "Authentication",
+                    "description": "token: an access token from the Amperity UI in the password. "
+                    "client_credentials: OAuth client id (login) and secret (password).",
+                    "schema": {
+                        "type": ["string", "null"],
+                        "enum": ["token", "client_credentials", None],
+                        "values_display": {"null": "default (client_credentials when Login is set)"},
+                    },
+                },
+                "api_version": {
+                    "label": "API version",
+                    "description": "The api-version header, 2024-04-01 by default.",
+                    "schema": {"type": ["string", "null"], "default": "2024-04-01"},
+                },
+                "token_url": {
+                    "label": "Token URL",
+                    "description": "Paste the Token endpoint shown with the client id and secret "
+                    "(Settings > Security > API keys > Get OAuth credentials). Empty: "
+                    "https://<tenant>.amperity.com/api/v0/oauth2/token, as documented.",
+                    "schema": {"type": ["string", "null"]},
+                },
+                "requests_per_second": {
+                    "label": "Requests per second",
+                    "description": "Pace of all calls to this tenant (the documented limit is 10).",
+                    "schema": {"type": ["number", "null"], "default": 8},
+                },
+            },
+        },
+    ),
+    Service(
+        name="datasift",
+        display_name="DataSift",
+        target_param="source_id",
+        hook="DataSiftHook",
+        emulator="DataSiftEmulator",
+        operator="DataSiftStopSourceOperator",
+        sensor="DataSiftSourceStoppedSensor",
+        notifier="DataSiftStopSourceNotifier",
+        connection_form={
+            "ui-field-behaviour": {
+                "hidden-fields": ["schema", "port"],
+                "relabeling": {"host": "API URL", "login": "Username", "password": "API key"},
+                "placeholders": {"host": "https://api.datasift.com (default)"},
+            },
+            "conn-fields": {
+                "api_version": {
+                    "label": "API version",
+                    "description": "The path version, v1.6 by default.",
+                    "schema": {"type": ["string", "null"], "default": "v1.6", "pattern": "^v[0-9.]+$"},
+                },
+                "stop_form": {
+                    "label": "Stop request form",
+                    "description": "auto (default: whichever the server takes, remembered per host), "
+                    "or only put_form (documented) or only post_json (what the official clients sent).",
+                    "schema": {
+                        "type": ["string", "null"],
+                        "enum": ["auto", "put_form", "post_json", None],
+                        "values_display": {"null": "default (auto)"},
+                    },
+                },
+            },
+        },
+    ),
+):
+    register(_service)

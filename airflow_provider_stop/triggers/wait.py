@@ -1,0 +1,102 @@
+"""The one generic waiter: polls any service's targets until all are stopped or a deadline passes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_stop.binding import load_hook_class
+from airflow_provider_stop.events import error_payload
+from airflow_provider_stop.hooks.base import StopServiceHook
+from airflow_provider_stop.hooks.errors import StopTimeoutError
+
+#: The class path every stored trigger row names (the class lived in ``triggers.base`` first, which
+#: still re-exports it): serializing keeps it, so rows written before and after this move are alike.
+STORED_CLASSPATH = "airflow_provider_stop.triggers.base.StopWaitTrigger"
+
+
+class StopWaitTrigger(BaseTrigger):
+    """
+    Wait in the triggerer until every target is stopped.
+
+    It never sends a stop (a trigger may run twice after a triggerer restart); it only reads status.
+    Its kwargs hold the hook class path, the connection id and plain settings, never a credential.
+    ``deadline`` is absolute (epoch seconds), so a trigger rebuilt after a restart keeps it.
+    ``not_before`` (epoch seconds, also absolute) holds every event back until then: Airflow fails a
+    deferred task whose trigger fires before the scheduler has seen the deferring worker exit
+    (``operators.base.defer_settings``).
+    """
+
+    def __init__(
+        self,
+        *,
+        hook_class_path: str,
+        conn_id: str,
+        target_ids: Sequence[str],
+        poll_interval: float,
+        deadline: float,
+        hook_params: dict[str, Any] | None = None,
+        resume: dict[str, Any] | None = None,
+        not_before: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.hook_class_path = hook_class_path
+        self.conn_id = conn_id
+        self.target_ids = list(target_ids)
+        self.poll_interval = float(poll_interval)
+        self.deadline = float(deadline)
+        self.hook_params = dict(hook_params or {})
+        #: Echoed back in every event so the task resumes with its own state (deadline, progress).
+        self.resume = dict(resume or {})
+        self.not_before = None if not_before is None else float(not_before)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            STORED_CLASSPATH
+            if type(self) is StopWaitTrigger
+            else f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "hook_class_path": self.hook_class_path,
+                "conn_id": self.conn_id,
+                "target_ids": self.target_ids,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "hook_params": self.hook_params,
+                "resume": self.resume,
+                "not_before": self.not_before,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        async for payload in self._run():
+            if self.not_before is not None and (hold := self.not_before - time.time()) > 0:
+                self.log.info("Holding the event %.1fs (trigger_min_delay): %s", hold, payload["status"])
+                await asyncio.sleep(hold)
+            yield TriggerEvent({**payload, "resume": self.resume})
+
+    async def _run(self) -> AsyncIterator[dict[str, Any]]:
+        hook: StopServiceHook | None = None
+        try:
+            hook = load_hook_class(self.hook_class_path)(self.conn_id, **self.hook_params)
+            async with hook.async_client() as client:
+                statuses = await hook.await_until_stopped(
+                    client, self.target_ids, poll_interval=self.poll_interval, deadline=self.deadline
+                )
+            yield {"status": "success", "statuses": {t: s.to_dict() for t, s in statuses.items()}}
+        except StopTimeoutError as exc:
+            yield {
+                "status": "timeout",
+                "message": str(exc),
+                "pending": exc.pending,
+                "statuses": {t: s.to_dict() for t, s in exc.statuses.items()},
+                "at": time.time(),
+            }
+        except Exception as exc:
+            self.log.error(
+                "waiting for %s failed: %s", self.target_ids, hook.redact(str(exc)) if hook else exc
+            )
+            yield error_payload(exc, hook.redact if hook else str)
