@@ -166,6 +166,8 @@ SYNC_ASYNC_PAIRS: tuple[tuple[str, str], ...] = (
     ("stop_many", "astop_many"),
     ("get_status", "aget_status"),
     ("get_statuses", "aget_statuses"),
+    ("read_statuses", "aread_statuses"),
+    ("list_statuses", "alist_statuses"),
     ("wait_until_stopped", "await_until_stopped"),
     ("send", "asend"),
     ("request_auth", "arequest_auth"),
@@ -203,6 +205,9 @@ class StopServiceHook(HttpTransport, BaseHook):
     - ``parse_stop_response``; ``build_list_request`` / ``parse_list_response`` or ``list_targets``
       (services that can list, for stop-all); ``stop_all_targets`` to use a service-wide stop call,
       only when not ``filtered``.
+    - ``status_list_requests(count)`` and ``list_statuses`` / ``alist_statuses``: a service whose list
+      shows many targets' states in fewer requests than one read each says what a list read costs,
+      and waits read the list instead (a target the list does not show is still read by id).
     - ``error_details`` (the error body's shape) and ``raise_for_response``: extend it for the
       service's own error signals and end with ``super().raise_for_response(...)``.
     - ``refused_as_not_running``, ``fallback_options``, ``validate_target`` (call ``super()``).
@@ -717,15 +722,73 @@ class StopServiceHook(HttpTransport, BaseHook):
         )
         return self._collect("stop", results)
 
+    # ---- status reads: by id, or one list read for many ids ------------------------------
+    def status_list_requests(self, count: int) -> int | None:
+        """Requests one ``list_statuses`` read costs when ``count`` targets are awaited, or None when
+        the service has no list that is a status read (default). Waits read the list when it costs
+        fewer requests (and credits, and rate budget) than ``count`` reads by id."""
+        return None
+
+    def list_statuses(self, target_ids: Sequence[str]) -> dict[str, TargetStatus]:
+        """The states the service's list shows, keyed by id (may include other targets and miss some)."""
+        return {s.target_id: s for s in self.send(self.build_list_request(), self.parse_list_response)}
+
+    async def alist_statuses(
+        self, client: httpx.AsyncClient, target_ids: Sequence[str]
+    ) -> dict[str, TargetStatus]:
+        statuses = await self.asend(client, self.build_list_request(), self.parse_list_response)
+        return {s.target_id: s for s in statuses}
+
+    def _lists_cheaper(self, target_ids: Sequence[str]) -> bool:
+        cost = self.status_list_requests(len(target_ids)) if len(target_ids) > 1 else None
+        return cost is not None and cost < len(target_ids)
+
+    def _from_list(
+        self, target_ids: Sequence[str], listed: Mapping[str, TargetStatus] | StopProviderError
+    ) -> tuple[dict[str, TargetStatus], list[str]]:
+        """What the list shows, and the ids it does not show (read by id: nothing is judged on missing
+        data). A failed list read is logged and every id is read by id, so each target's error is the
+        one it would have had alone."""
+        if isinstance(listed, StopProviderError):
+            self.log.warning("%s: the list read failed (%s); reading each by id", self.hook_name, listed)
+            return {}, list(target_ids)
+        shown = {t: listed[t] for t in target_ids if t in listed}
+        return shown, [t for t in target_ids if t not in shown]
+
+    def read_statuses(self, target_ids: Sequence[str]) -> list[tuple[str, TargetStatus | StopProviderError]]:
+        """Every id's status or error, through the list when that is cheaper."""
+        if not self._lists_cheaper(target_ids):
+            return self._map(self.get_status, target_ids)
+        try:
+            listed: Mapping[str, TargetStatus] | StopProviderError = self.list_statuses(target_ids)
+        except StopProviderError as exc:
+            listed = exc
+        shown, missing = self._from_list(target_ids, listed)
+        by_id = dict(self._map(self.get_status, missing)) if missing else {}
+        return [(t, shown[t] if t in shown else by_id[t]) for t in target_ids]
+
+    async def aread_statuses(
+        self, client: httpx.AsyncClient, target_ids: Sequence[str]
+    ) -> list[tuple[str, TargetStatus | StopProviderError]]:
+        if not self._lists_cheaper(target_ids):
+            return await self._amap(lambda t: self.aget_status(client, t), target_ids)
+        try:
+            listed: Mapping[str, TargetStatus] | StopProviderError = await self.alist_statuses(
+                client, target_ids
+            )
+        except StopProviderError as exc:
+            listed = exc
+        shown, missing = self._from_list(target_ids, listed)
+        by_id = dict(await self._amap(lambda t: self.aget_status(client, t), missing)) if missing else {}
+        return [(t, shown[t] if t in shown else by_id[t]) for t in target_ids]
+
     def get_statuses(self, target_ids: Sequence[str]) -> dict[str, TargetStatus]:
-        return self._collect("status check", self._map(self.get_status, target_ids))
+        return self._collect("status check", self.read_statuses(target_ids))
 
     async def aget_statuses(
         self, client: httpx.AsyncClient, target_ids: Sequence[str]
     ) -> dict[str, TargetStatus]:
-        return self._collect(
-            "status check", await self._amap(lambda t: self.aget_status(client, t), target_ids)
-        )
+        return self._collect("status check", await self.aread_statuses(client, target_ids))
 
     # ---- waiting ---------------------------------------------------------------------------
     def wait_until_stopped(

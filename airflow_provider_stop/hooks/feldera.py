@@ -196,6 +196,10 @@ class FelderaHook(StopServiceHook, service="feldera"):
             raise MalformedResponseError("Feldera: GET /v0/pipelines did not return a list")
         return [self.status_from_body(str(item.get("name")), item) for item in body if isinstance(item, dict)]
 
+    def status_list_requests(self, count: int) -> int | None:
+        """``GET /v0/pipelines?selector=status`` shows every pipeline's status in one request."""
+        return 1
+
     def build_test_request(self) -> ApiRequest:
         # /config is public; listing pipelines needs a valid key (read role), so it tests the auth.
         return ApiRequest("GET", "/pipelines", params={"selector": "status"})
