@@ -95,6 +95,8 @@ if TYPE_CHECKING:
     import requests
     from airflow.sdk import Connection
 
+    from airflow_provider_stop.triggers.board import StatusBoard
+
 __all__ = [
     "MAX_TARGET_ID_LENGTH",
     "REDACTED",
@@ -158,6 +160,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: HTTP statuses of a list read that mean the server does not offer the list: read each id instead.
+LIST_UNAVAILABLE = frozenset({400, 404, 405, 501})
 
 
 #: Sync/async twins: a service hook overrides both or neither (``StopServiceHook``'s contract).
@@ -242,6 +246,8 @@ class StopServiceHook(HttpTransport, BaseHook):
     stop_batch_size: ClassVar[int | None] = None
     #: A documented request rate; every request of the process to one account is paced to it.
     requests_per_second: ClassVar[float | None] = None
+    #: Set by the trigger while its wait reads through a shared status board (``triggers.board``).
+    status_board: StatusBoard | None = None
 
     def __init_subclass__(cls, *, service: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -745,14 +751,16 @@ class StopServiceHook(HttpTransport, BaseHook):
 
     def _from_list(
         self, target_ids: Sequence[str], listed: Mapping[str, TargetStatus] | StopProviderError
-    ) -> tuple[dict[str, TargetStatus], list[str]]:
-        """What the list shows, and the ids it does not show (read by id: nothing is judged on missing
-        data). A failed list read is logged and every id is read by id, so each target's error is the
-        one it would have had alone."""
+    ) -> tuple[dict[str, TargetStatus | StopProviderError], list[str]]:
+        """What the list shows (or the list's failure, which is every id's, as a batch stop's failure
+        is), and the ids to read by id: those it does not show, so nothing is judged on missing data.
+        A list the server does not offer (400/404/405/501) is logged, and every id is read by id."""
         if isinstance(listed, StopProviderError):
+            if listed.status_code not in LIST_UNAVAILABLE:
+                return dict.fromkeys(target_ids, listed), []
             self.log.warning("%s: the list read failed (%s); reading each by id", self.hook_name, listed)
             return {}, list(target_ids)
-        shown = {t: listed[t] for t in target_ids if t in listed}
+        shown: dict[str, TargetStatus | StopProviderError] = {t: listed[t] for t in target_ids if t in listed}
         return shown, [t for t in target_ids if t not in shown]
 
     def read_statuses(self, target_ids: Sequence[str]) -> list[tuple[str, TargetStatus | StopProviderError]]:
@@ -808,10 +816,21 @@ class StopServiceHook(HttpTransport, BaseHook):
         """``wait_until_stopped`` on the event loop."""
         progress = WaitProgress(self, target_ids, deadline)
         while True:
-            progress.record(await self.aget_statuses(client, progress.pending))
+            progress.record(await self._apoll(client, progress.pending, deadline))
             if not progress.pending:
                 return progress.statuses
             await asyncio.sleep(progress.next_sleep(poll_interval))
+
+    async def _apoll(
+        self, client: httpx.AsyncClient, target_ids: Sequence[str], deadline: float
+    ) -> dict[str, TargetStatus]:
+        """One poll's statuses: through the triggerer's status board for this connection when the
+        wait joined one (``triggers.board``), so that one read serves every wait due together."""
+        board = self.status_board
+        if board is None:
+            return await self.aget_statuses(client, target_ids)
+        results = await board.read(self, client, target_ids, urgent=time.time() >= deadline)
+        return self._collect("status check", results)
 
     async def await_stopped(
         self, client: httpx.AsyncClient, target_ids: Sequence[str], *, poll_interval: float, deadline: float

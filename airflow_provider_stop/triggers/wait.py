@@ -13,6 +13,7 @@ from airflow_provider_stop.binding import load_hook_class
 from airflow_provider_stop.events import error_payload
 from airflow_provider_stop.hooks.base import StopServiceHook
 from airflow_provider_stop.hooks.errors import StopTimeoutError
+from airflow_provider_stop.triggers.board import board_key, joined_board
 
 #: The class path every stored trigger row names (the class lived in ``triggers.base`` first, which
 #: still re-exports it): serializing keeps it, so rows written before and after this move are alike.
@@ -82,7 +83,8 @@ class StopWaitTrigger(BaseTrigger):
         hook: StopServiceHook | None = None
         try:
             hook = load_hook_class(self.hook_class_path)(self.conn_id, **self.hook_params)
-            async with hook.async_client() as client:
+            key = board_key(self.hook_class_path, self.conn_id, self.hook_params)
+            async with hook.async_client() as client, joined_board(hook, key, self.poll_interval):
                 statuses = await hook.await_until_stopped(
                     client, self.target_ids, poll_interval=self.poll_interval, deadline=self.deadline
                 )
