@@ -298,18 +298,20 @@ def bench_wait(stop_seconds: float, poll: float, repeat: int) -> list[Row]:
     return rows
 
 
-def bench_triggerer(n: int, poll: float) -> list[Row]:
+def triggerer_run(n: int, poll: float, services_: tuple[str, ...], tree: Path) -> dict[str, Any]:
+    """One triggerer run of ``n`` waits spread over ``services_``, with the code in ``tree``."""
     from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
     from airflow_provider_stop.testing.datasift import DataSiftEmulator
     from airflow_provider_stop.testing.feldera import FelderaEmulator
     from airflow_provider_stop.testing.rainforest import RainforestEmulator
 
-    emulators: dict[str, Any] = {
-        "feldera": FelderaEmulator(),
-        "dataforseo": DataForSeoEmulator(rate_limit_per_minute=100_000),
-        "rainforest": RainforestEmulator(queue_seconds=0.0),
-        "datasift": DataSiftEmulator(credits_per_hour=10**9),
+    makers: dict[str, Any] = {
+        "feldera": FelderaEmulator,
+        "dataforseo": lambda: DataForSeoEmulator(rate_limit_per_minute=100_000),
+        "rainforest": lambda: RainforestEmulator(queue_seconds=0.0),
+        "datasift": lambda: DataSiftEmulator(credits_per_hour=10**9),
     }
+    emulators: dict[str, Any] = {s: makers[s]() for s in services_}
     flips: dict[str, float] = {}
     for emu in emulators.values():
         emu.start()
@@ -337,47 +339,78 @@ def bench_triggerer(n: int, poll: float) -> list[Row]:
         thread.start()
         for emu in emulators.values():
             emu.reset_log()
-        env = conn_env(emulators, dataforseo={"requests_per_second": 10_000})
+        env = {**conn_env(emulators, dataforseo={"requests_per_second": 10_000}), "PYTHONPATH": str(tree)}
         result = run_worker("triggerer", {"targets": targets, "poll": poll, "deadline_s": 8 + 8 * poll}, env)
         thread.join()
-        requests = sum(emu.count() for emu in emulators.values())
-        connections = sum(len({r.client for r in emu.requests}) for emu in emulators.values())
+        requests = {s: list(emu.requests) for s, emu in emulators.items()}
     finally:
         for emu in emulators.values():
             emu.stop()
     events = result["events"]
     lags = sorted(max(0.0, events[t][0] - flips[t]) for t in flips if t in events)
-    ok_events = sum(1 for e in events.values() if e[1] == "success")
-    p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, int(len(lags) * 0.99))]
-    added = result["peak_rss_mib"] - result["rss_before_mib"]
-    return [
-        (
-            f"Triggerer: {n} waits in one event loop",
-            f"{ok_events}/{n} succeeded; peak RSS {result['peak_rss_mib']:.0f} MiB "
-            f"(+{added:.0f} MiB for the waits), CPU {result['cpu_s']:.1f} s",
-            "goal < 150 MiB " + ("(met)" if result["peak_rss_mib"] < 150 else "(NOT met)"),
-        ),
-        (
-            "Triggerer: lag stopped -> event",
-            f"p50 {p50:.2f} s, p99 {p99:.2f} s",
-            f"goal p99 <= {poll + 1:.0f} s " + ("(met)" if p99 <= poll + 1 else "(NOT met)"),
-        ),
-        (
-            "Triggerer: requests, TCP connections",
-            f"{requests} requests over {connections} connections",
-            f"{requests / max(1, connections):.1f} requests per connection",
-        ),
-    ]
+    first = min(r.at for reqs in requests.values() for r in reqs)
+    last = max(e[0] for e in events.values())
+    polls = max(1.0, (last - first) / poll)
+    return {
+        **result,
+        "ok": sum(1 for e in events.values() if e[1] == "success"),
+        "p50": lags[len(lags) // 2],
+        "p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+        "requests": sum(len(r) for r in requests.values()),
+        "per_conn_poll": max(len(r) for r in requests.values()) / polls,
+        "connections": sum(len({r.client for r in reqs}) for reqs in requests.values()),
+    }
 
 
-def bench_bulk(dfs_ids: int, feldera_pipelines: int, poll: float) -> list[Row]:
+def bench_triggerer(n: int, poll: float, old_tree: Path | None) -> list[Row]:
+    """The waits of one triggerer, on one Feldera server and mixed across services; with ``old_tree``
+    the same runs with that checkout's code, side by side."""
+    rows: list[Row] = []
+    mixes = {"one Feldera server": ("feldera",), "mixed": ("feldera", "dataforseo", "rainforest", "datasift")}
+    for label, mix in mixes.items():
+        trees = {"new": ROOT, **({"old": old_tree} if old_tree else {})}
+        runs = {name: triggerer_run(n, poll, mix, tree) for name, tree in trees.items()}
+        new, old = runs["new"], runs.get("old")
+
+        def cell(key: str, fmt: str, new: dict[str, Any] = new, old: dict[str, Any] | None = old) -> str:
+            text = fmt.format(new[key])
+            return f"{fmt.format(old[key])} -> {text}" if old else text
+
+        cpu_goal = ""
+        if old:
+            met = new["cpu_s"] <= old["cpu_s"] / 4
+            cpu_goal = f"; goal CPU <= 1/4 of old ({'met' if met else 'NOT met'})"
+        rows += [
+            (
+                f"Triggerer, {label}: {n} waits" + (" (old -> new)" if old else ""),
+                f"succeeded {cell('ok', '{}')}; peak RSS {cell('peak_rss_mib', '{:.0f}')} MiB; "
+                f"CPU {cell('cpu_s', '{:.1f}')} s",
+                "goal peak RSS no higher" + cpu_goal,
+            ),
+            (
+                f"Triggerer, {label}: lag stopped -> event",
+                f"p50 {cell('p50', '{:.2f}')} s, p99 {cell('p99', '{:.2f}')} s",
+                f"goal p99 <= {poll + 1:.0f} s " + ("(met)" if new["p99"] <= poll + 1 else "(NOT met)"),
+            ),
+            (
+                f"Triggerer, {label}: status requests",
+                f"{cell('requests', '{}')} in all; busiest connection {cell('per_conn_poll', '{:.1f}')} "
+                "a poll interval",
+                "goal <= 2 per connection a poll interval "
+                + ("(met)" if new["per_conn_poll"] <= 2 else "(NOT met)"),
+            ),
+        ]
+    return rows
+
+
+def bench_bulk(dfs_ids: int, feldera_pipelines: int, poll: float, old_tree: Path | None = None) -> list[Row]:
     from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator
     from airflow_provider_stop.testing.feldera import FelderaEmulator
 
     rows: list[Row] = []
     notes = {
         "DataForSEO": "paced to 30 requests/s (2000/min account limit): one status read per id",
-        "Feldera": "no documented rate limit: 8 requests in flight per task",
+        "Feldera": "no documented rate limit; waits read GET /v0/pipelines?selector=status, one list a poll",
     }
     cases = [
         (
@@ -397,35 +430,41 @@ def bench_bulk(dfs_ids: int, feldera_pipelines: int, poll: float) -> list[Row]:
             "add_pipeline",
         ),
     ]
+    trees = {"": ROOT, **({"old code: ": old_tree} if old_tree else {})}
     for label, emu, count, hook, options, add in cases:
         with emu:
-            env = conn_env({emu.service: emu})
-            results = {}
-            for size in (1, count):
-                ids = [f"bulk-{size}-{i}" for i in range(size)]
-                for tid in ids:
-                    getattr(emu, add)(tid)
-                emu.reset_log()
-                args = {
-                    "hook": f"airflow_provider_stop.hooks.{hook}",
-                    "ids": ids,
-                    "poll": poll,
-                    "options": options,
-                }
-                results[size] = {
-                    **run_worker("bulk", args, env),
-                    "requests": emu.count(),
-                    "stops": emu.handled_count("POST", "*stop*"),
-                }
-            one, many, note = results[1], results[count], notes[label]
-            rows.append(
-                (
-                    f"Bulk: {count} {label} targets stopped + awaited",
-                    f"{many['total_s']:.1f} s ({many['total_s'] / one['total_s']:.1f}x one target's "
-                    f"{one['total_s']:.1f} s); {many['stops']} stop requests, {many['requests']} in all",
-                    note,
+            for which, tree in trees.items():
+                env = {**conn_env({emu.service: emu}), "PYTHONPATH": str(tree)}
+                results = {}
+                for size in (1, count):
+                    ids = [f"bulk-{which[:3]}{size}-{i}" for i in range(size)]
+                    for tid in ids:
+                        getattr(emu, add)(tid)
+                    emu.reset_log()
+                    args = {
+                        "hook": f"airflow_provider_stop.hooks.{hook}",
+                        "ids": ids,
+                        "poll": poll,
+                        "options": options,
+                    }
+                    results[size] = {
+                        **run_worker("bulk", args, env),
+                        "requests": emu.count(),
+                        "stops": emu.handled_count("POST", "*stop*"),
+                        "reads": emu.count("GET"),
+                    }
+                one, many, note = results[1], results[count], notes[label]
+                polls = max(1.0, (many["total_s"] - many["stop_s"]) / poll)
+                rows.append(
+                    (
+                        f"Bulk: {which}{count} {label} targets stopped + awaited",
+                        f"{many['total_s']:.1f} s ({many['total_s'] / one['total_s']:.1f}x one target's "
+                        f"{one['total_s']:.1f} s); {many['stops']} stop requests, "
+                        f"{many['requests']} in all; "
+                        f"{many['reads'] / polls:.1f} status reads a poll",
+                        note,
+                    )
                 )
-            )
     return rows
 
 
@@ -438,6 +477,11 @@ def main() -> int:
     parser.add_argument("--waits", type=int, default=1000, help="concurrent trigger waits")
     parser.add_argument("--dfs-ids", type=int, default=10_000, help="DataForSEO ids in the bulk run")
     parser.add_argument("--pipelines", type=int, default=1000, help="Feldera pipelines in the bulk run")
+    parser.add_argument(
+        "--old-tree",
+        type=Path,
+        help="a checkout of the code to compare with (e.g. `git worktree add /tmp/bench-old 0378ade`)",
+    )
     parser.add_argument("--only", choices=("parse", "wait", "triggerer", "bulk"), action="append")
     opts = parser.parse_args()
     if opts.worker:
@@ -459,10 +503,10 @@ def main() -> int:
         rows += bench_wait(opts.stop_seconds, opts.poll, 3)
     if "triggerer" in sections:
         print(f"Triggerer scale: {opts.waits} waits in one event loop ...", flush=True)
-        rows += bench_triggerer(opts.waits, opts.poll)
+        rows += bench_triggerer(opts.waits, opts.poll, opts.old_tree)
     if "bulk" in sections:
         print(f"Bulk: {opts.dfs_ids} DataForSEO ids, {opts.pipelines} Feldera pipelines ...", flush=True)
-        rows += bench_bulk(opts.dfs_ids, opts.pipelines, 1.0)
+        rows += bench_bulk(opts.dfs_ids, opts.pipelines, 1.0, opts.old_tree)
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     print()
     print(f"{'measure':<{widths[0]}} | {'result (medians)':<{widths[1]}} | goal / note")
