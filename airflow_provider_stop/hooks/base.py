@@ -225,9 +225,10 @@ class StopServiceHook(HttpTransport, BaseHook):
 
     **Must not** override: ``config`` / ``aconfig``, ``get_conn``, ``async_client``, the
     transports (``_exchange``, ``_aexchange``, ``_send_once``, ``_asend_once``), ``describe``,
-    ``get_statuses`` / ``aget_statuses`` and the batch helpers (``_map``, ``_amap``, ``_collect``):
-    they carry the rules every service shares (timeouts, no redirects, retries, redaction, pacing,
-    bounded concurrency, one error naming every failed target). Never put a secret in a message;
+    ``get_statuses`` / ``aget_statuses``, ``read_statuses`` / ``aread_statuses`` (the triggerer's
+    status board reads through them) and the batch helpers (``_map``, ``_amap``, ``_collect``): they
+    carry the rules every service shares (timeouts, no redirects, retries, redaction, pacing, bounded
+    concurrency, one error naming every failed target). Never put a secret in a message;
     pass every text through ``self.redact``.
     """
 

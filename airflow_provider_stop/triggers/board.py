@@ -113,6 +113,7 @@ class StatusBoard:
                 self.gathering = None
             if not rnd.result.done():
                 rnd.result.set_exception(exc)
+                rnd.result.exception()  # handed to the waits; unlogged if they all left meanwhile
             if not isinstance(exc, Exception):
                 raise
 
