@@ -45,17 +45,6 @@ FAST_RETRIES: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_amperity_tokens() -> Iterator[None]:
-    """Every test starts its own emulator: an Amperity token cached in this process for an earlier one
-    (possibly on the same port, which the OS reuses) is stale and would cost a 401 and a refetch."""
-    from airflow_provider_stop.hooks import amperity
-
-    with amperity._tokens_lock:
-        amperity._tokens.clear()
-    yield
-
-
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
     """A migrated sqlite metadata DB, once per session (what ``dag.test()`` needs)."""

@@ -13,6 +13,7 @@ import pytest
 import requests
 from airflow.sdk import DAG
 
+from airflow_provider_stop.hooks import amperity as amperity_hook
 from airflow_provider_stop.hooks.amperity import AmperityHook
 from airflow_provider_stop.hooks.base import (
     AuthenticationError,
@@ -32,6 +33,14 @@ from tests.conftest import FAST_RETRIES, LogCapture, run_dag, task_states, use_c
 
 FAST: dict[str, Any] = {"poll_interval": 0.05, "hook_params": FAST_RETRIES}
 RUN = "wf-20240619-14418-6UhqSe"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tokens() -> None:
+    """Each test here starts its own emulator and counts requests: a token cached in this process for an
+    earlier emulator (possibly on the same port, which the OS reuses) would cost a 401 and a refetch."""
+    with amperity_hook._tokens_lock:
+        amperity_hook._tokens.clear()
 
 
 def hook(**kwargs: Any) -> AmperityHook:
