@@ -2,7 +2,7 @@
 VENV := .venv
 BIN  := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest serve bench e2e clean
+.PHONY: demo test lint typecheck pytest serve bench e2e matrix clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh $(VENV)
@@ -10,8 +10,9 @@ $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 demo: $(VENV)/.installed
 	$(BIN)/python scripts/demo.py
 
-# The whole suite, as CI runs it: lint, types, pytest, then a real deployment (make e2e).
-test: lint typecheck pytest e2e
+# The whole suite, as CI runs it: lint, types, pytest, a real deployment (make e2e), then every other
+# supported Airflow minor and Python (make matrix).
+test: lint typecheck pytest e2e matrix
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -36,8 +37,14 @@ bench: $(VENV)/.installed
 e2e: $(VENV)/.installed
 	$(BIN)/python -m e2e.run $(E2E_ARGS)
 
+# Every supported (Airflow, Python) pair of scripts/airflow-releases.txt in its own environment under
+# .matrix/, from the built wheel: imports, `airflow providers list`, and `pytest -m airflow`.
+# MATRIX_ARGS: e.g. `--only 3.1`, `--jobs 1`, `-- -x`.
+matrix: $(VENV)/.installed
+	$(BIN)/python scripts/matrix.py $(MATRIX_ARGS)
+
 serve: $(VENV)/.installed
 	$(BIN)/python -m airflow_provider_stop.testing serve
 
 clean:
-	rm -rf $(VENV) .demo .bench .e2e
+	rm -rf $(VENV) .demo .bench .e2e .matrix

@@ -17,12 +17,16 @@ echo "bootstrap: creating $venv with $($py --version)"
 rm -rf "$venv"
 "$py" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
+# The newest supported Airflow, as its release was built (scripts/airflow-releases.txt says how),
+# then this package and its dev tools next to it, moving only what they need.
+read -r airflow released _ < <(grep -v '^#' scripts/airflow-releases.txt | grep . | tail -1)
 if "$venv/bin/python" -m pip install --quiet --disable-pip-version-check uv >/dev/null 2>&1; then
-  echo "bootstrap: installing with uv"
-  "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -e '.[dev]'
+  echo "bootstrap: installing Airflow $airflow (as released $released) with uv"
+  "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" "apache-airflow==$airflow" --exclude-newer "$released"
+  "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" "apache-airflow==$airflow" -e '.[dev]'
 else
-  echo "bootstrap: installing with pip"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+  echo "bootstrap: installing Airflow $airflow with pip (no release-time pins: pip cannot cut by date)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "apache-airflow==$airflow" -e '.[dev]'
 fi
 touch "$venv/.installed"
 echo "bootstrap: ready"
