@@ -22,11 +22,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from airflow.sdk import BaseHook
-
+from airflow_provider_stop._compat import BaseHook
 from airflow_provider_stop.hooks.connection import (
     base_url_from_connection,
     connection_extra,
+    extra_read_ahead,
     rate_from_extra,
     verify_from_extra,
 )
@@ -93,8 +93,8 @@ from airflow_provider_stop.hooks.waiting import WaitProgress, timeout_message
 if TYPE_CHECKING:
     import httpx
     import requests
-    from airflow.sdk import Connection
 
+    from airflow_provider_stop._compat import Connection
     from airflow_provider_stop.triggers.board import StatusBoard
 
 __all__ = [
@@ -424,8 +424,13 @@ class StopServiceHook(HttpTransport, BaseHook):
 
     async def aconfig(self) -> ClientConfig:
         if self._config is None:
-            conn = await self.aget_connection(self.conn_id)
-            self._adopt_config(self.build_config(conn))
+            from airflow_provider_stop._compat import async_connection_extra, get_async_connection
+
+            # Both reads mask secrets without blocking the event loop on a synchronous supervisor call
+            # (and work on Airflow versions whose BaseHook has no aget_connection).
+            conn = await get_async_connection(self.conn_id, hook=self)
+            with extra_read_ahead(conn, await async_connection_extra(conn)):
+                self._adopt_config(self.build_config(conn))
         assert self._config is not None
         return self._config
 
