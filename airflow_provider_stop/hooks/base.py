@@ -254,8 +254,10 @@ class StopServiceHook(HttpTransport, BaseHook):
         super().__init_subclass__(**kwargs)
         if service is not None:
             from airflow_provider_stop import services
+            from airflow_provider_stop.forms import install_form_methods
 
             entry = services.service(service)
+            install_form_methods(cls, service)  # the connection form for Airflow before 3.2
             cls.conn_name_attr = entry.conn_id_param
             cls.default_conn_name = entry.default_conn_id
             cls.conn_type = entry.conn_type
