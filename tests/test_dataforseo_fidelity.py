@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_stop.hooks.base import (
     InvalidInputError,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_stop.hooks.base import StopProviderError
 from airflow_provider_stop.hooks.feldera import FelderaHook
@@ -17,7 +17,7 @@ from airflow_provider_stop.notifications.feldera import FelderaStopPipelineNotif
 from airflow_provider_stop.operators.feldera import FelderaStopPipelineOperator
 from airflow_provider_stop.sensors.feldera import FelderaPipelineStoppedSensor
 from airflow_provider_stop.testing.feldera import FelderaEmulator
-from tests.conftest import FAST_RETRIES, LogCapture, run_dag, use_connection
+from tests.conftest import FAST_RETRIES, LogCapture, run_dag, use_connection, xcom_model
 
 SECRET = "apikey:LEAKCANARY" + "Q7x" * 20
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -27,13 +27,11 @@ def everything_stored(dag_run: Any) -> str:
     """XCom, rendered template fields and trigger rows of a run, as text."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.trigger import Trigger
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows: list[Any] = [
-            x.value for x in session.query(XComModel).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id)
-        ]
+        xcoms = session.query(xcom_model()).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id)
+        rows: list[Any] = [x.value for x in xcoms]
         rows += [
             r.rendered_fields
             for r in session.query(RenderedTaskInstanceFields).filter_by(
