@@ -129,9 +129,5 @@ async def async_connection_extra(conn: Connection) -> dict[str, Any]:
     except ImportError:
         import asyncio
 
-        if not hasattr(conn, "extra_dejson"):
-            return {}
         return dict(await asyncio.to_thread(lambda: conn.extra_dejson) or {})
-    if not hasattr(conn, "extra_dejson") and not hasattr(conn, "aextra_dejson"):
-        return {}
     return dict(await get_async_extra_dejson(conn) or {})
