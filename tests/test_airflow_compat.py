@@ -11,6 +11,7 @@ import inspect
 import json
 import subprocess
 import sys
+import time
 import types
 from typing import Any
 
@@ -99,6 +100,25 @@ def test_async_config_reads_the_connection_off_the_event_loop_thread(
     config = asyncio.run(FelderaHook().aconfig())
     assert config.headers["Feldera-Tenant"] == "acme"
     assert config.base_url == "http://127.0.0.1:9/v0"
+
+
+def test_a_batchs_threads_look_the_connection_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow 3's task-to-supervisor channel has no lock (3.0.6 even races in ``dag.test()``): the
+    threads of one batch must not each look the connection up and register its secrets."""
+    use_connection(monkeypatch, "feldera_default", {"conn_type": "feldera", "host": "http://127.0.0.1:9"})
+    hook = FelderaHook()
+    lookup = hook.get_connection
+    lookups: list[str] = []
+
+    def slow_lookup(conn_id: str) -> Any:
+        lookups.append(conn_id)
+        time.sleep(0.05)  # every thread is inside the property before the first lookup returns
+        return lookup(conn_id)
+
+    monkeypatch.setattr(hook, "get_connection", slow_lookup)
+    results = hook._map(lambda tid: hook.config.base_url, [f"p{i}" for i in range(8)])
+    assert {url for _, url in results} == {"http://127.0.0.1:9/v0"}
+    assert lookups == ["feldera_default"]
 
 
 # ---- connection forms: declarative (3.2+) and hook-level (2.11 to 3.1) ------------------------------

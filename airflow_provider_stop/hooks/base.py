@@ -16,6 +16,7 @@ import asyncio
 import fnmatch
 import json
 import logging
+import threading
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -282,6 +283,7 @@ class StopServiceHook(HttpTransport, BaseHook):
         self.timeout = validate_positive_number(timeout, "timeout") or 30.0
         self.retry = RetrySettings(max_attempts, retry_min_wait, retry_max_wait, retry_max_elapsed)
         self._config: ClientConfig | None = None
+        self._config_lock = threading.Lock()
         self._session: requests.Session | None = None
         self.redact = Redactor()
 
@@ -420,7 +422,11 @@ class StopServiceHook(HttpTransport, BaseHook):
     @property
     def config(self) -> ClientConfig:
         if self._config is None:
-            self._adopt_config(self.build_config(self.get_connection(self.conn_id)))
+            # One connection lookup per hook even when a batch's threads all start at once: Airflow 3's
+            # task-to-supervisor channel (get_connection, mask_secret) is not safe to use from threads.
+            with self._config_lock:
+                if self._config is None:
+                    self._adopt_config(self.build_config(self.get_connection(self.conn_id)))
         assert self._config is not None
         return self._config
 
