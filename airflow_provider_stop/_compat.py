@@ -22,7 +22,6 @@ from airflow.providers.common.compat.version_compat import (
 )
 
 if TYPE_CHECKING:
-    from airflow.providers.common.compat.connection import get_async_connection
     from airflow.providers.common.compat.module_loading import import_string
     from airflow.providers.common.compat.sdk import (
         AirflowOptionalProviderFeatureException,
@@ -76,7 +75,6 @@ _LAZY: dict[str, str] = {
     "TaskDeferred": _SDK,
     "conf": _SDK,
     "import_string": "airflow.providers.common.compat.module_loading",
-    "get_async_connection": "airflow.providers.common.compat.connection",
 }
 
 
@@ -113,6 +111,37 @@ def mask_secret(secret: str) -> None:
                 mask_secret as _mask,
             )
     _mask(secret)
+
+
+def compat_lookup_is_loop_safe() -> bool:
+    """common-compat 1.23+ never looks a connection up through a ``BaseHook.aget_connection`` that masks
+    secrets synchronously on the event loop (Airflow 3.1 to 3.3.1)."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    return Version(version("apache-airflow-providers-common-compat")) >= Version("1.23.0")
+
+
+async def get_async_connection(conn_id: str, *, hook: BaseHook) -> Connection:
+    """The connection, looked up from an event loop (the triggerer, an async notifier).
+
+    common-compat's ``get_async_connection`` does it on every Airflow: 2.11 and 3.0 have no
+    ``aget_connection``, and from 1.23 it avoids the synchronous masking of 3.1 to 3.3.1. Python 3.10
+    cannot install 1.23 (1.21+ need 3.11), so with an older release the lookup runs in a worker thread
+    here, as 1.23 does, unless Airflow masks asynchronously itself (3.3.2+: ``aextra_dejson``).
+    """
+    if compat_lookup_is_loop_safe():
+        from airflow.providers.common.compat.connection import get_async_connection as lookup
+
+        return await lookup(conn_id, hook=hook)
+    from airflow.providers.common.compat.sdk import Connection as connection_class
+
+    if hasattr(connection_class, "aextra_dejson") and hasattr(hook, "aget_connection"):
+        return await hook.aget_connection(conn_id=conn_id)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(hook.get_connection)(conn_id=conn_id)
 
 
 async def async_connection_extra(conn: Connection) -> dict[str, Any]:

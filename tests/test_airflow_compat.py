@@ -69,7 +69,7 @@ def test_mask_secret_falls_back_to_airflows_own_when_compat_lacks_it(monkeypatch
 
 
 # ---- the async connection lookup (triggerer) ---------------------------------------------------------
-@pytest.mark.parametrize("compat_has_async_extra", [True, False], ids=["compat", "older-compat"])
+@pytest.mark.parametrize("compat_has_async_extra", [True, False], ids=["compat", "compat-before-1.23"])
 def test_async_config_reads_the_connection_off_the_event_loop_thread(
     monkeypatch: pytest.MonkeyPatch, compat_has_async_extra: bool
 ) -> None:
@@ -92,10 +92,11 @@ def test_async_config_reads_the_connection_off_the_event_loop_thread(
         raise AssertionError("extra_dejson was read on the event loop")
 
     monkeypatch.setattr(conn_class, "extra_dejson", property(guarded))
-    if not compat_has_async_extra:
+    if not compat_has_async_extra:  # what Python 3.10 gets (common-compat <= 1.20)
         import airflow.providers.common.compat.connection as compat_connection
 
         monkeypatch.delattr(compat_connection, "get_async_extra_dejson", raising=False)
+        monkeypatch.setattr(_compat, "compat_lookup_is_loop_safe", lambda: False)
 
     config = asyncio.run(FelderaHook().aconfig())
     assert config.headers["Feldera-Tenant"] == "acme"
