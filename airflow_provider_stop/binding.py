@@ -34,7 +34,7 @@ TRIGGER_MIN_DELAY_SECONDS = 10.0
 
 def default_deferrable() -> bool:
     """Airflow's ``[operators] default_deferrable`` setting."""
-    from airflow.sdk.configuration import conf
+    from airflow_provider_stop._compat import conf
 
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
@@ -49,7 +49,7 @@ def defer_settings() -> tuple[float, float]:
     first waits on the worker for up to ``wait_before_defer`` (a fast stop finishes there, with no
     deferral at all), and a trigger never fires sooner than ``trigger_min_delay`` after the deferral.
     """
-    from airflow.sdk.configuration import conf
+    from airflow_provider_stop._compat import conf
 
     return (
         max(0.0, conf.getfloat(CONFIG_SECTION, "wait_before_defer", fallback=WAIT_BEFORE_DEFER_SECONDS)),
@@ -174,7 +174,7 @@ def mark_prior_errors(
 def load_hook_class(path: str) -> type[StopServiceHook]:
     """Import a hook class named in serialized trigger kwargs; only this package's hooks, and hooks of
     registered services, are accepted."""
-    from airflow.sdk.module_loading import import_string
+    from airflow_provider_stop._compat import import_string
 
     if not path.startswith("airflow_provider_stop.hooks.") and services.by_hook_path(path) is None:
         raise ValueError(f"refusing to load hook class {path!r} from outside airflow_provider_stop.hooks")

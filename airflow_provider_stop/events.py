@@ -29,7 +29,7 @@ def statuses_from_event(event: Mapping[str, Any]) -> dict[str, TargetStatus]:
 
 def raise_from_event(event: Mapping[str, Any]) -> None:
     """Turn a trigger's error event back into the exception class it was raised as."""
-    from airflow.sdk.module_loading import import_string
+    from airflow_provider_stop._compat import import_string
 
     message = str(event.get("message") or "the wait failed without a message")
     if event.get("status") == "timeout":

@@ -35,7 +35,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -320,7 +320,7 @@ class E2E:
         with sqlite3.connect(db, timeout=30) as con:
             con.execute(
                 "UPDATE deadline SET deadline_time = ? WHERE id = ?",
-                (datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), row[0]),
+                (datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"), row[0]),
             )
         before = self.emu.feldera.count("POST", f"*/{pipeline}/stop")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_stop.operators.amperity import AmperityStopWorkflowRunOperator
-from airflow_provider_stop.retry import stop_retry_policy
+from airflow_provider_stop.retry import AIRFLOW_V_3_3_PLUS, stop_retry_policy
 
 # Seconds between status checks; the demo and the tests turn it down.
 POLL_INTERVAL = float(os.environ.get("STOP_EXAMPLES_POLL_INTERVAL", "10"))
@@ -20,7 +20,8 @@ with DAG(
     catchup=False,
     # Trigger with {"workflow_run_ids": ["wf-...", ...]}: the id from the Workflows page or the API.
     params={"workflow_run_ids": ["wf-20261123-09001-Demo01"]},
-    default_args={"retries": 2, "retry_policy": stop_retry_policy()},
+    # retry policies need Airflow 3.3; before, the two retries apply to every error
+    default_args={"retries": 2, "retry_policy": stop_retry_policy() if AIRFLOW_V_3_3_PLUS else None},
     tags=["example", "amperity"],
 ):
     AmperityStopWorkflowRunOperator(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_stop.operators.feldera import FelderaStopPipelineOperator
-from airflow_provider_stop.retry import stop_retry_policy
+from airflow_provider_stop.retry import AIRFLOW_V_3_3_PLUS, stop_retry_policy
 from airflow_provider_stop.sensors.feldera import FelderaPipelineStoppedSensor
 
 # Seconds between status checks; the demo and the tests turn it down.
@@ -20,7 +20,8 @@ with DAG(
     schedule=None,
     catchup=False,
     params={"pipeline": "orders_etl"},
-    default_args={"retries": 2, "retry_policy": stop_retry_policy()},
+    # retry policies need Airflow 3.3; before, the two retries apply to every error
+    default_args={"retries": 2, "retry_policy": stop_retry_policy() if AIRFLOW_V_3_3_PLUS else None},
     tags=["example", "feldera"],
 ):
     stop = FelderaStopPipelineOperator(

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow.sdk.exceptions import TaskDeferred
-from airflow.sdk.module_loading import import_string
+from airflow.providers.common.compat.module_loading import import_string
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 import tests.extra_services  # noqa: F401 - registers the test-only services
 from airflow_provider_stop import services

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_stop.hooks import amperity as amperity_hook
 from airflow_provider_stop.hooks.amperity import AmperityHook
@@ -370,11 +370,15 @@ def test_stop_all_operator(amperity: AmperityEmulator, deferrable: bool) -> None
     for i in range(12):
         amperity.add_run(f"send-{i}", type="campaign.send")
     amperity.add_run("other", type="campaign.fetch")
-    with DAG(dag_id=f"amperity_stop_all_{deferrable}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+    with DAG(
+        dag_id=f"amperity_stop_all_{deferrable}",
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        params={"kind": "campaign.send"},
+    ) as dag:
         AmperityStopAllWorkflowRunsOperator(
             task_id="stop_all", workflow_type="{{ params.kind }}", deferrable=deferrable, **FAST
         )
-    dag.params = {"kind": "campaign.send"}  # type: ignore[assignment]
     dr = run_dag(dag)
     assert task_states(dr) == {"stop_all": "success"}
     result = xcom_value(dr, "stop_all")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import requests
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_stop.hooks.base import (
     AuthenticationError,
@@ -186,7 +186,7 @@ def test_waiting_on_many_ids_polls_concurrently_within_the_bound(dfs: DataForSeo
 
 
 def test_sandbox_setting_selects_the_sandbox_host() -> None:
-    from airflow.sdk import Connection
+    from airflow.providers.common.compat.sdk import Connection
 
     conn = Connection(
         conn_id="d", conn_type="dataforseo", login="l", password="p", extra=json.dumps({"sandbox": True})

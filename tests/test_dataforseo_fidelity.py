@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_stop.hooks.base import (
     InvalidInputError,
@@ -261,20 +261,26 @@ def test_a_queued_task_that_ignores_the_stop_and_crawls_gets_it_again_with_escal
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """If force_stop of a queued task does nothing (``ignored``), the task crawls once it leaves the
-    queue: ``escalate_after`` sends force_stop once more to what still runs."""
-    with serve(monkeypatch, queue_seconds=0.5, queued_stop_code=40602, queued_after_stop="ignored") as emu:
-        emu.add_task("q")
+    queue: ``escalate_after`` sends force_stop once more to what still runs.
+
+    The crawl is posted right before the stop task runs (its ``pre_execute``), so how long
+    ``dag.test()`` takes to start a task (seconds, for a session's first run) cannot empty the queue
+    before the first force_stop, which must find the task still queued."""
+    with serve(monkeypatch, queue_seconds=1.0, queued_stop_code=40602, queued_after_stop="ignored") as emu:
         with DAG(dag_id="dfs_queued_ignored", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
             DataForSeoStopOnPageTasksOperator(
                 task_id="stop",
                 crawl_task_ids=["q"],
                 queued_grace=None,
-                escalate_after=1.5,
+                escalate_after=2.0,
                 timeout=20,
+                pre_execute=lambda context: emu.add_task("q"),
                 **FAST,
             )
         dr = run_dag(dag)
         assert task_states(dr) == {"stop": "success"}
+        first_stop = next(r.at for r in emu.requests if r.path == STOP)
+        assert first_stop < emu.tasks["q"].posted_at + 1.0  # the first stop found the crawl queued
         assert xcom_value(dr, "stop")["q"]["details"]["crawl_stop_reason"] == "force_stopped"
         assert emu.count("POST", STOP) == 2
 

@@ -16,8 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from airflow.sdk import DAG
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import DAG, TaskDeferred
 
 from airflow_provider_stop.hooks.base import (
     PermanentBatchStopError,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from airflow.sdk.module_loading import import_string
+from airflow.providers.common.compat.module_loading import import_string
 
 import tests.extra_services  # noqa: F401 - the test-only services keep the contract too
 from airflow_provider_stop import services

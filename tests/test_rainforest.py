@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_stop.hooks.base import (
     AuthenticationError,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_stop.hooks.base import StopProviderError
 from airflow_provider_stop.hooks.feldera import FelderaHook
@@ -17,7 +17,15 @@ from airflow_provider_stop.notifications.feldera import FelderaStopPipelineNotif
 from airflow_provider_stop.operators.feldera import FelderaStopPipelineOperator
 from airflow_provider_stop.sensors.feldera import FelderaPipelineStoppedSensor
 from airflow_provider_stop.testing.feldera import FelderaEmulator
-from tests.conftest import FAST_RETRIES, LogCapture, run_dag, use_connection
+from tests.conftest import (
+    AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_1_PLUS,
+    FAST_RETRIES,
+    LogCapture,
+    run_dag,
+    use_connection,
+    xcom_model,
+)
 
 SECRET = "apikey:LEAKCANARY" + "Q7x" * 20
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -27,13 +35,11 @@ def everything_stored(dag_run: Any) -> str:
     """XCom, rendered template fields and trigger rows of a run, as text."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.trigger import Trigger
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows: list[Any] = [
-            x.value for x in session.query(XComModel).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id)
-        ]
+        xcoms = session.query(xcom_model()).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id)
+        rows: list[Any] = [x.value for x in xcoms]
         rows += [
             r.rendered_fields
             for r in session.query(RenderedTaskInstanceFields).filter_by(
@@ -42,6 +48,15 @@ def everything_stored(dag_run: Any) -> str:
         ]
         rows += [t.kwargs for t in session.query(Trigger).all()]
     return json.dumps(rows, default=str)
+
+
+def without_test_supervisor_echo(text: str) -> str:
+    """Airflow 3.0's ``dag.test()`` runs tasks under an in-process supervisor whose ``send`` debug-logs
+    every request in full (``InProcessSupervisorComms``), the ``MaskSecret`` asking it to hide the key
+    included; a deployed worker's supervisor logs "body omitted". Those lines are the test harness's own."""
+    if not AIRFLOW_V_3_0_PLUS or AIRFLOW_V_3_1_PLUS:
+        return text
+    return "\n".join(line for line in text.splitlines() if "msg=MaskSecret(" not in line)
 
 
 @pytest.mark.parametrize("key", [SECRET, "apikey:WRONGLEAKCANARY" + "z" * 30], ids=["valid-key", "wrong-key"])
@@ -99,7 +114,7 @@ def test_no_trace_of_the_key_in_any_path(monkeypatch: pytest.MonkeyPatch, logs: 
         assert not ok and errors  # and the failure paths really failed
     haystack = "\n".join(
         [
-            logs.text(),
+            without_test_supervisor_echo(logs.text()),
             everything_stored(dr),
             *errors,
             message,

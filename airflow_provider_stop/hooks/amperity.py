@@ -19,7 +19,7 @@ import time
 import urllib.parse
 import weakref
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stop.hooks.base import (
@@ -43,7 +43,8 @@ from airflow_provider_stop.hooks.base import (
 
 if TYPE_CHECKING:
     import httpx
-    from airflow.sdk import Connection
+
+    from airflow_provider_stop._compat import Connection
 
 API_VERSION = "2024-04-01"
 REGION_HOSTS = {
@@ -108,7 +109,7 @@ def validate_lookback(value: Any, where: str = "lookback") -> float:
 
 def iso_utc(epoch: float) -> str:
     """``2026-11-23T10:00:00Z``: the ISO-8601 UTC form the list filters take."""
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def default_token_url(base_url: str, tenant: str) -> str:

@@ -16,17 +16,18 @@ import asyncio
 import fnmatch
 import json
 import logging
+import threading
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from airflow.sdk import BaseHook
-
+from airflow_provider_stop._compat import BaseHook
 from airflow_provider_stop.hooks.connection import (
     base_url_from_connection,
     connection_extra,
+    extra_read_ahead,
     rate_from_extra,
     verify_from_extra,
 )
@@ -93,8 +94,8 @@ from airflow_provider_stop.hooks.waiting import WaitProgress, timeout_message
 if TYPE_CHECKING:
     import httpx
     import requests
-    from airflow.sdk import Connection
 
+    from airflow_provider_stop._compat import Connection
     from airflow_provider_stop.triggers.board import StatusBoard
 
 __all__ = [
@@ -254,8 +255,10 @@ class StopServiceHook(HttpTransport, BaseHook):
         super().__init_subclass__(**kwargs)
         if service is not None:
             from airflow_provider_stop import services
+            from airflow_provider_stop.forms import install_form_methods
 
             entry = services.service(service)
+            install_form_methods(cls, service)  # the connection form for Airflow before 3.2
             cls.conn_name_attr = entry.conn_id_param
             cls.default_conn_name = entry.default_conn_id
             cls.conn_type = entry.conn_type
@@ -280,6 +283,7 @@ class StopServiceHook(HttpTransport, BaseHook):
         self.timeout = validate_positive_number(timeout, "timeout") or 30.0
         self.retry = RetrySettings(max_attempts, retry_min_wait, retry_max_wait, retry_max_elapsed)
         self._config: ClientConfig | None = None
+        self._config_lock = threading.Lock()
         self._session: requests.Session | None = None
         self.redact = Redactor()
 
@@ -418,14 +422,23 @@ class StopServiceHook(HttpTransport, BaseHook):
     @property
     def config(self) -> ClientConfig:
         if self._config is None:
-            self._adopt_config(self.build_config(self.get_connection(self.conn_id)))
+            # One connection lookup per hook even when a batch's threads all start at once: Airflow 3's
+            # task-to-supervisor channel (get_connection, mask_secret) is not safe to use from threads.
+            with self._config_lock:
+                if self._config is None:
+                    self._adopt_config(self.build_config(self.get_connection(self.conn_id)))
         assert self._config is not None
         return self._config
 
     async def aconfig(self) -> ClientConfig:
         if self._config is None:
-            conn = await self.aget_connection(self.conn_id)
-            self._adopt_config(self.build_config(conn))
+            from airflow_provider_stop._compat import async_connection_extra, get_async_connection
+
+            # Both reads mask secrets without blocking the event loop on a synchronous supervisor call
+            # (and work on Airflow versions whose BaseHook has no aget_connection).
+            conn = await get_async_connection(self.conn_id, hook=self)
+            with extra_read_ahead(conn, await async_connection_extra(conn)):
+                self._adopt_config(self.build_config(conn))
         assert self._config is not None
         return self._config
 

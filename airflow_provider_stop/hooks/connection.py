@@ -4,19 +4,40 @@ from __future__ import annotations
 
 import math
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stop.hooks.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from airflow.sdk import Connection
+    from airflow_provider_stop._compat import Connection
+
+
+#: The extra of a connection read ahead on the async path, as (connection, extra): ``connection_extra``
+#: returns it for that connection instead of reading ``extra_dejson`` on the event loop.
+_read_ahead: ContextVar[tuple[object, Mapping[str, Any]] | None] = ContextVar("_read_ahead", default=None)
 
 
 def connection_extra(conn: Connection) -> dict[str, Any]:
     """The connection's extra as a dict, whatever form it was given in."""
+    ahead = _read_ahead.get()
+    if ahead is not None and ahead[0] is conn:
+        return dict(ahead[1])
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
     return dict(extra or {})
+
+
+@contextmanager
+def extra_read_ahead(conn: Connection, extra: Mapping[str, Any]) -> Iterator[None]:
+    """Within the block, ``connection_extra(conn)`` is ``extra`` (read ahead without blocking the
+    event loop), so ``build_config`` stays one synchronous function for both paths."""
+    token = _read_ahead.set((conn, extra))
+    try:
+        yield
+    finally:
+        _read_ahead.reset(token)
 
 
 def base_url_from_connection(conn: Connection, default: str | None) -> str:

@@ -50,7 +50,8 @@ from airflow_provider_stop.hooks.base import (
 
 if TYPE_CHECKING:
     import httpx
-    from airflow.sdk import Connection
+
+    from airflow_provider_stop._compat import Connection
 
 OK = 20000
 TASK_IN_QUEUE = 40602

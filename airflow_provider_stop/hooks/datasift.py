@@ -45,7 +45,8 @@ from airflow_provider_stop.hooks.base import (
 
 if TYPE_CHECKING:
     import httpx
-    from airflow.sdk import Connection
+
+    from airflow_provider_stop._compat import Connection
 
 RUNNING_STATES = frozenset({"running", "active"})
 STOPPED_STATES = frozenset({"stopped", "paused", "disabled", "deleted"})

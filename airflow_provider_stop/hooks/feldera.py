@@ -33,7 +33,8 @@ from airflow_provider_stop.hooks.base import (
 
 if TYPE_CHECKING:
     import httpx
-    from airflow.sdk import Connection
+
+    from airflow_provider_stop._compat import Connection
 
 #: ``deployment_status`` values that mean the pipeline no longer runs. ``Suspended`` is normally never
 #: observed (the runner goes straight to Stopping) but is terminal if it is.

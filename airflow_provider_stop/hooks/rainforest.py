@@ -39,7 +39,7 @@ from airflow_provider_stop.hooks.base import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Connection
+    from airflow_provider_stop._compat import Connection
 
 STOPPED_STATES = frozenset({"idle"})
 KNOWN_STATES = STOPPED_STATES | {"queued", "running"}

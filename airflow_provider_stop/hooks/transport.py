@@ -117,10 +117,8 @@ class Redactor:
 
 
 def _mask_with_airflow(forms: Iterable[str]) -> None:
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - very old SDKs
-        return
+    from airflow_provider_stop._compat import mask_secret
+
     for form in forms:
         mask_secret(form)
 
@@ -206,10 +204,11 @@ _pacers_lock = threading.Lock()
 
 def shared_pacer(key: tuple[str, ...], per_second: float) -> RatePacer:
     """One pacer per service account (``key``) and rate in this process."""
+    full_key = (*key, str(per_second))
     with _pacers_lock:
-        pacer = _pacers.get((*key, str(per_second)))
+        pacer = _pacers.get(full_key)
         if pacer is None:
-            pacer = _pacers[(*key, str(per_second))] = RatePacer(per_second)
+            pacer = _pacers[full_key] = RatePacer(per_second)
         return pacer
 
 

@@ -7,16 +7,14 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow.sdk import BaseNotifier
-
+from airflow_provider_stop._compat import AIRFLOW_V_3_1_PLUS, BaseNotifier
 from airflow_provider_stop.binding import ServiceBinding, mark_prior_errors
 from airflow_provider_stop.hooks.data import StopAck, TargetStatus
 from airflow_provider_stop.hooks.errors import BatchStopError, StopProviderError
 from airflow_provider_stop.hooks.validation import validate_positive_number
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
+    from airflow_provider_stop._compat import Context
     from airflow_provider_stop.hooks.base import StopServiceHook
 
 
@@ -40,7 +38,11 @@ class StopNotifierBase(ServiceBinding, BaseNotifier):
         hook_params: dict[str, Any] | None = None,
         context: Context | None = None,
     ) -> None:
-        super().__init__(context=context)
+        # BaseNotifier takes the context from Airflow 3.1 (for DeadlineAlert callbacks); before, no argument.
+        if AIRFLOW_V_3_1_PLUS:
+            super().__init__(context=context)
+        else:
+            super().__init__()
         self.wait_for_completion = wait_for_completion
         self.poll_interval = validate_positive_number(poll_interval, "poll_interval") or 5.0
         self.timeout = validate_positive_number(timeout, "timeout") or 600.0

@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from airflow.sdk import BaseOperator
-
+from airflow_provider_stop._compat import BaseOperator
 from airflow_provider_stop.binding import (
     CONFIG_SECTION,
     DEFERRAL_GRACE_SECONDS,
@@ -34,8 +33,7 @@ from airflow_provider_stop.hooks.errors import (
 from airflow_provider_stop.hooks.validation import validate_positive_number
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
+    from airflow_provider_stop._compat import Context
     from airflow_provider_stop.hooks.base import StopServiceHook
 
 #: Names that lived here before ``binding`` and ``events`` held them; DAG code may import them from here.

@@ -6,8 +6,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-
+from airflow_provider_stop._compat import BaseSensorOperator, PokeReturnValue
 from airflow_provider_stop.binding import (
     DEFERRAL_GRACE_SECONDS,
     ServiceBinding,
@@ -17,8 +16,7 @@ from airflow_provider_stop.binding import (
 from airflow_provider_stop.events import raise_from_event, statuses_from_event
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
+    from airflow_provider_stop._compat import Context
     from airflow_provider_stop.hooks.base import TargetStatus
 
 
@@ -80,7 +78,7 @@ class StoppedSensorBase(ServiceBinding, BaseSensorOperator):
         if event.get("status") == "success":
             return self._done(statuses_from_event(event))
         if event.get("status") == "timeout":
-            from airflow.sdk.exceptions import AirflowSensorTimeout
+            from airflow_provider_stop._compat import AirflowSensorTimeout
 
             raise AirflowSensorTimeout(str(event.get("message")))
         raise_from_event(event)

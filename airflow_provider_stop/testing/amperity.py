@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from starlette.requests import Request
@@ -116,7 +116,9 @@ class Run:
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
 
 
 class AmperityEmulator(Emulator, service="amperity"):
@@ -155,7 +157,7 @@ class AmperityEmulator(Emulator, service="amperity"):
     ) -> Run:
         """A run that is scheduled/running by the clock, or pinned to ``state`` (e.g. ``failed``)."""
         if run_id is None:
-            stamp = datetime.now(UTC).strftime("%Y%m%d")
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%d")
             run_id = f"wf-{stamp}-{secrets.randbelow(90000) + 10000}-{secrets.token_urlsafe(4)[:6]}"
         run = Run(id=run_id, name=name, state_override=state, **attrs)
         if state in TERMINAL:
@@ -456,12 +458,14 @@ def parse_iso(value: str) -> float | None:
     text = value.strip()
     if _PARTIAL.fullmatch(text):
         text += "-01" if len(text) == 7 else "-01-01"
+    if text[-1:] in ("Z", "z"):  # Python 3.10's fromisoformat does not take the "Z" suffix
+        text = text[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.timestamp()
 
 

@@ -22,7 +22,7 @@ import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,6 +33,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+#: An emulator's own class (``typing.Self`` needs Python 3.11).
+_E = TypeVar("_E", bound="Emulator")
 
 FaultKind = Literal["status", "drop", "drop_mid_body", "slow", "malformed", "html", "empty", "redirect"]
 
@@ -297,7 +299,7 @@ class Emulator:
             raise RuntimeError(f"{type(self).__name__} is not started")
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, port: int = 0) -> Self:
+    def start(self: _E, port: int = 0) -> _E:
         """Serve on 127.0.0.1 in a background thread; returns once requests are accepted."""
         import uvicorn
 
@@ -330,7 +332,7 @@ class Emulator:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self: _E) -> _E:
         return self.start() if self.port is None else self
 
     def __exit__(self, *exc: object) -> None:

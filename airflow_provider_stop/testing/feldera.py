@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from starlette.requests import Request
@@ -85,7 +85,7 @@ class FelderaSettings:
 
 
 def _now_iso(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(ts if ts is not None else time.time(), tz=UTC).strftime(
+    return datetime.fromtimestamp(ts if ts is not None else time.time(), tz=timezone.utc).strftime(
         "%Y-%m-%dT%H:%M:%S.%fZ"
     )
 

@@ -21,7 +21,7 @@ from airflow_provider_stop.hooks.data import (
 from airflow_provider_stop.hooks.errors import InvalidInputError, MalformedResponseError
 
 if TYPE_CHECKING:
-    from airflow.sdk import Connection
+    from airflow.providers.common.compat.sdk import Connection
 
 RUNNING = frozenset({"running", "stopping"})
 STOPPED = frozenset({"stopped"})
