@@ -220,6 +220,21 @@ def test_amperity_waits_read_the_run_list_and_each_ended_run_once(amperity: Ampe
     assert all(r.query["with_total"] == ["true"] and "state" not in r.query for r in lists)
 
 
+def test_amperity_a_list_with_error_objects_needs_no_read_by_id(amperity: AmperityEmulator) -> None:
+    """Whether list items carry the error object is unconfirmed: where they do, the list is enough."""
+    amperity.settings.list_view = "verbose"
+    ids = [f"wf-{i:03d}" for i in range(10)]
+    for run_id in ids:
+        amperity.add_run(run_id)
+    h = AmperityHook(**FAST_RETRIES)
+    h.stop_many(ids)
+    amperity.reset_log()
+    statuses = h.wait_until_stopped(ids, poll_interval=0.05, deadline=time.time() + 30)
+    assert all(s.details["error"] == "Workflow manually stopped" for s in statuses.values())
+    assert amperity.count("GET", "/api/workflow/runs/*") == 0
+    assert statuses == {run_id: h.get_status(run_id) for run_id in ids}
+
+
 def test_amperity_a_run_created_before_the_window_is_read_by_id(amperity: AmperityEmulator) -> None:
     amperity.add_run("old", state="canceled", created_at=time.time() - 8 * 24 * 3600)
     for i in range(5):
