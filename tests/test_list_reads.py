@@ -23,7 +23,7 @@ from airflow_provider_stop.testing.datasift import DataSiftEmulator
 from airflow_provider_stop.testing.feldera import FelderaEmulator
 from airflow_provider_stop.testing.rainforest import RainforestEmulator
 from airflow_provider_stop.triggers.wait import StopWaitTrigger
-from tests.conftest import FAST_RETRIES, use_connection
+from tests.conftest import FAST_RETRIES, LogCapture, use_connection
 from tests.matrix import first_event
 
 LIST = "/v0/pipelines"
@@ -341,3 +341,19 @@ def test_waits_on_one_connection_share_one_list_read_in_the_triggerer(
     # (Amperity then reads each run the list shows ended by id, for its error object).
     assert len(listed) == 1
     assert len(reads) - len(listed) == (len(ids) if service == "amperity" else 0)
+
+
+def test_list_reads_keep_the_api_key_out_of_every_log_and_error(
+    rainforest: RainforestEmulator, monkeypatch: pytest.MonkeyPatch, logs: LogCapture
+) -> None:
+    """Rainforest's key is in every list URL: failed, retried and looping list reads never show it."""
+    h = _fast_rainforest(rainforest, monkeypatch, paging="silent")
+    for cid in ("a", "b", "c"):
+        rainforest.add_collection(cid, status="idle")
+    h.get_statuses(["a", "b", "c"])
+    rainforest.inject("status", status=500, times=10_000, method="GET", path="/collections")
+    with pytest.raises(TransientBatchStopError) as caught:
+        h.get_statuses(["a", "b", "c"])
+    key = rainforest.settings.api_key
+    assert key not in logs.text() and key not in str(caught.value)
+    assert all(key not in str(e) for e in caught.value.failures.values())
