@@ -70,21 +70,24 @@ class StatusBoard:
         self.reads = 0
         #: The board's reads are list reads (the service has one): see ``MAX_GAP_SECONDS``.
         self.lists = False
-        #: Members sleeping until their next poll, and the event that wakes one sooner.
-        self.sleepers: dict[int, asyncio.Event] = {}
+        #: Members sleeping until their next poll, and the future that ends a sleep sooner.
+        self.sleepers: dict[int, asyncio.Future[None]] = {}
 
     def _gap(self) -> float:
         interval = min(self.members.values(), default=MAX_GAP_SECONDS * 2)
         return interval / 2 if self.lists else min(interval / 2, MAX_GAP_SECONDS)
 
     async def pause(self, token: int, seconds: float) -> None:
-        """A member's sleep until its next poll; a round of a list-reading board ends it sooner."""
-        event = self.sleepers[token] = asyncio.Event()
+        """A member's sleep until its next poll; a round of a list-reading board ends it sooner. As
+        light as ``asyncio.sleep`` (a future and a timer, no task): a triggerer holds thousands."""
+        loop = asyncio.get_running_loop()
+        wake = self.sleepers[token] = loop.create_future()
+        timer = loop.call_later(max(0.0, seconds), _settle, wake)
         try:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(event.wait(), seconds)
+            await wake
         finally:
-            if self.sleepers.get(token) is event:
+            timer.cancel()
+            if self.sleepers.get(token) is wake:
                 del self.sleepers[token]
 
     def _waiting(self) -> int:
@@ -106,8 +109,8 @@ class StatusBoard:
             task.add_done_callback(_quiet)
             self.lists = hook.status_list_requests(2) is not None
             if self.lists:  # one list read serves them all: wake the sleeping waits to join it
-                for event in self.sleepers.values():
-                    event.set()
+                for wake in self.sleepers.values():
+                    _settle(wake)
         rnd.ids.update(dict.fromkeys(target_ids))
         rnd.waiting += 1
         if urgent:
@@ -145,6 +148,11 @@ async def _until(event: asyncio.Event, deadline: float) -> None:
         return
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(event.wait(), remaining)
+
+
+def _settle(wake: asyncio.Future[None]) -> None:
+    if not wake.done():
+        wake.set_result(None)
 
 
 def _quiet(task: asyncio.Task[None]) -> None:
