@@ -129,6 +129,11 @@ def airflow_db() -> str:
 def _serve(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> Iterator[Any]:
     """Start an emulator and point ``<service>_default`` at it for the test (``extra`` added to its
     connection's extras)."""
+    from airflow_provider_stop.hooks import datasift
+    from airflow_provider_stop.hooks.base import forget_list_sizes
+
+    forget_list_sizes()  # a list's length is remembered per connection id: a new emulator is new
+    datasift._refused_page_sizes.clear()
     emulator.start()
     conn = emulator.connection()
     if extra:

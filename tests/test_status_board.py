@@ -106,3 +106,35 @@ def test_each_wait_keeps_its_own_deadline(feldera: FelderaEmulator) -> None:
     assert [e["status"] for e in events] == ["timeout", "success"]
     assert events[0]["pending"] == ["stuck"] and time.time() - started < 5
     assert not board_module._boards or all(not boards for boards in board_module._boards.values())
+
+
+def test_waits_that_started_apart_join_one_list_read(
+    feldera: FelderaEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two groups of waits a moment apart would read in turns, each group its own list read; a round
+    of a list-reading board wakes the sleeping waits, so after the first rounds every read serves all."""
+    from airflow_provider_stop.hooks.feldera import FelderaHook
+
+    for name in [f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)]:
+        feldera.add_pipeline(name)
+        feldera.override_state(name, "Running")  # never stops: every wait reads until its deadline
+    reads: list[set[str]] = []
+    real = FelderaHook.aread_statuses
+
+    async def spy(self: Any, client: Any, target_ids: Any) -> Any:
+        reads.append(set(target_ids))
+        return await real(self, client, target_ids)
+
+    monkeypatch.setattr(FelderaHook, "aread_statuses", spy)
+
+    a, b = ([trigger(f"{g}{i}", seconds=3, poll=0.6) for i in range(5)] for g in "ab")  # one deadline
+
+    async def main() -> list[dict[str, Any]]:
+        first = [asyncio.ensure_future(first_event(t)) for t in a]
+        await asyncio.sleep(0.3)  # the second group starts half a poll later
+        return list(await asyncio.gather(*first, *(first_event(t) for t in b)))
+
+    events = asyncio.run(main())
+    assert [e["status"] for e in events] == ["timeout"] * 10
+    groups = [{name[0] for name in ids} for ids in reads]
+    assert len(reads) >= 4 and all(g == {"a", "b"} for g in groups[2:]), groups

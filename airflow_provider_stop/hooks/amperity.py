@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import re
 import threading
 import time
@@ -28,6 +29,8 @@ from airflow_provider_stop.hooks.base import (
     AuthenticationError,
     ClientConfig,
     InvalidInputError,
+    ListPager,
+    ListWalk,
     MalformedResponseError,
     StopAck,
     StopProviderError,
@@ -79,6 +82,8 @@ DEFAULT_LOOKBACK_SECONDS = 7 * 24 * 3600.0
 #: At most a year: the list is read page by page, every run in the window is classified locally.
 MAX_LOOKBACK_SECONDS = 366 * 24 * 3600.0
 MAX_LIST_PAGES = 10_000
+#: Runs a list page asks for (``limit``; the spec gives no maximum, the docs' examples use 100).
+LIST_PAGE_SIZE = 100
 
 _tokens: dict[tuple[str, ...], tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
@@ -86,6 +91,10 @@ _token_fetch_locks: dict[tuple[str, ...], threading.Lock] = {}
 _async_token_locks: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]
 ] = weakref.WeakKeyDictionary()
+
+
+def _json(response: ApiResponse) -> Any:
+    return response.json()
 
 
 def normalize_state(state: str) -> str:
@@ -359,37 +368,60 @@ class AmperityHook(StopServiceHook, service="amperity"):
         details["canceled"] = normal in CANCELED_STATES
         return TargetStatus(target_id, state, normal in CANCELED_STATES | FINISHED_STATES, None, details)
 
-    def list_params(self, token: str | None, now: float) -> dict[str, str]:
+    def list_params(self, token: str | None, now: float, *, with_total: bool = False) -> dict[str, str]:
         """Only documented list parameters (``list-workflows``): ``limit``, ``created_from``, ``type``,
-        ``next_token``. Never ``state``: its documented values are display names, not wire values."""
-        params = {"limit": "100", "created_from": iso_utc(now - self.lookback)}
+        ``next_token``, ``with_total``. Never ``state``: its documented values are display names, not
+        wire values."""
+        params = {"limit": str(LIST_PAGE_SIZE), "created_from": iso_utc(now - self.lookback)}
         if self.workflow_type:
             params["type"] = self.workflow_type
         if token:
             params["next_token"] = token
+        if with_total:
+            params["with_total"] = "true"
         return params
 
-    def list_targets(self) -> list[TargetStatus]:
+    def list_scope(self) -> tuple[str, ...]:
+        return (self.workflow_type or "", str(self.lookback))
+
+    def list_pages(self, walk: ListWalk) -> ListPager:
         """Runs created within ``lookback`` (optionally of ``workflow_type``), every page
-        (``next_token``); each run's state is classified here, not by a server-side filter."""
-        runs: dict[str, TargetStatus] = {}
+        (``next_token``); each run's state is classified here, not by a server-side filter. A status
+        read asks ``with_total`` on its first page, so it knows how many pages follow."""
         now = time.time()  # one window for every page
         token: str | None = None
+        total: int | None = None
+        seen = 0
         for _ in range(MAX_LIST_PAGES):
-            request = ApiRequest("GET", "/workflow/runs", params=self.list_params(token, now))
-            body = self.send(request, lambda r: r.json())
+            params = self.list_params(token, now, with_total=walk.for_status and token is None)
+            body = yield ApiRequest("GET", "/workflow/runs", params=params), _json
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise MalformedResponseError("Amperity: the workflow run list has no data")
-            for run in body["data"]:
-                if isinstance(run, dict) and isinstance(run.get("id"), str):
-                    runs[run["id"]] = self._status(run["id"], run)
+            runs = [r for r in body["data"] if isinstance(r, dict) and isinstance(r.get("id"), str)]
+            seen += len(body["data"])
+            if isinstance(body.get("total"), int) and not isinstance(body["total"], bool):
+                total = body["total"]
             following = body.get("next_token")
+            left = None if total is None else math.ceil(max(0, total - seen) / LIST_PAGE_SIZE)
+            walk.add([self._status(r["id"], r) for r in runs], pages_left=left if following else 0)
             if not following:
-                return list(runs.values())
+                return
             if following == token:
                 raise MalformedResponseError("Amperity: the run list returned the same next_token twice")
             token = str(following)
         raise MalformedResponseError(f"Amperity: the run list has more than {MAX_LIST_PAGES} pages")
+
+    def use_listed_status(self, status: TargetStatus) -> bool:
+        """The list shows a run's state but not, in the documents' examples, the error object that
+        only ``view=verbose`` has: a run the list shows ended is read by id once, so its final status
+        is the one a read by id gives (a run still running is taken from the list)."""
+        return not status.stopped or "error" in status.details
+
+    def status_list_requests(self, count: int) -> int | None:
+        """Runs created within ``lookback`` in ``limit=100`` pages; every request, list or by id,
+        counts against the tenant's 10 a second, so the list is read when it has fewer pages than
+        there are runs to read. A run created before the window is not listed: it is read by id."""
+        return self.expected_list_pages()
 
     def build_test_request(self) -> ApiRequest:
         return ApiRequest("GET", "/workflow/runs", params={"limit": "1"})

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -35,6 +35,7 @@ from airflow_provider_stop.hooks.data import (
     ApiRequest,
     ApiResponse,
     ClientConfig,
+    ListWalk,
     StopAck,
     TargetStatus,
     quote_segment,
@@ -113,6 +114,8 @@ __all__ = [
     "FeatureUnavailableError",
     "HttpTransport",
     "InvalidInputError",
+    "ListPager",
+    "ListWalk",
     "MalformedResponseError",
     "PaymentRequiredError",
     "PermanentBatchStopError",
@@ -163,6 +166,19 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: HTTP statuses of a list read that mean the server does not offer the list: read each id instead.
 LIST_UNAVAILABLE = frozenset({400, 404, 405, 501})
+#: A list read, page by page: yields each page's request with the parser for its answer (run inside
+#: the retry), is sent the parsed answer, and records what the page shows in its ``ListWalk``.
+ListPager = Generator[tuple[ApiRequest, Callable[[ApiResponse], Any]], Any, None]
+#: Pages a list had when last read whole, per hook class, connection and list scope (this process):
+#: what ``status_list_requests`` of a paged list expects a read to cost.
+_list_pages_seen: dict[tuple[str, ...], tuple[int, float]] = {}
+#: A remembered length older than this is forgotten: a list that was long once is tried again.
+LIST_SIZE_TTL = 600.0
+
+
+def forget_list_sizes() -> None:
+    """Forget how long every list was (tests: a new emulator behind the same connection id)."""
+    _list_pages_seen.clear()
 
 
 #: Sync/async twins: a service hook overrides both or neither (``StopServiceHook``'s contract).
@@ -173,6 +189,7 @@ SYNC_ASYNC_PAIRS: tuple[tuple[str, str], ...] = (
     ("get_statuses", "aget_statuses"),
     ("read_statuses", "aread_statuses"),
     ("list_statuses", "alist_statuses"),
+    ("walk_list", "awalk_list"),
     ("wait_until_stopped", "await_until_stopped"),
     ("send", "asend"),
     ("request_auth", "arequest_auth"),
@@ -210,9 +227,13 @@ class StopServiceHook(HttpTransport, BaseHook):
     - ``parse_stop_response``; ``build_list_request`` / ``parse_list_response`` or ``list_targets``
       (services that can list, for stop-all); ``stop_all_targets`` to use a service-wide stop call,
       only when not ``filtered``.
-    - ``status_list_requests(count)`` and ``list_statuses`` / ``alist_statuses``: a service whose list
-      shows many targets' states in fewer requests than one read each says what a list read costs,
-      and waits read the list instead (a target the list does not show is still read by id).
+    - ``list_pages(walk)``: a paged list as one generator (yields each page's request and parser, is
+      sent the answer), shared by stop-all and status reads, sync and async (``walk_list``).
+    - ``status_list_requests(count)`` (and, for a list that is not ``list_pages``, ``list_statuses`` /
+      ``alist_statuses``): a service whose list shows many targets' states in fewer requests than one
+      read each says what a list read costs (``expected_list_pages``), and waits read the list
+      instead; a target the list does not show, or whose listed status ``use_listed_status`` rejects,
+      is still read by id. ``max_status_list_pages`` bounds a status read of a rate-limited list.
     - ``error_details`` (the error body's shape) and ``raise_for_response``: extend it for the
       service's own error signals and end with ``super().raise_for_response(...)``.
     - ``refused_as_not_running``, ``fallback_options``, ``validate_target`` (call ``super()``).
@@ -227,10 +248,10 @@ class StopServiceHook(HttpTransport, BaseHook):
     **Must not** override: ``config`` / ``aconfig``, ``get_conn``, ``async_client``, the
     transports (``_exchange``, ``_aexchange``, ``_send_once``, ``_asend_once``), ``describe``,
     ``get_statuses`` / ``aget_statuses``, ``read_statuses`` / ``aread_statuses`` (the triggerer's
-    status board reads through them) and the batch helpers (``_map``, ``_amap``, ``_collect``): they
-    carry the rules every service shares (timeouts, no redirects, retries, redaction, pacing, bounded
-    concurrency, one error naming every failed target). Never put a secret in a message;
-    pass every text through ``self.redact``.
+    status board reads through them), ``walk_list`` / ``awalk_list`` and the batch helpers (``_map``,
+    ``_amap``, ``_collect``): they carry the rules every service shares (timeouts, no redirects,
+    retries, redaction, pacing, bounded concurrency, one error naming every failed target). Never put
+    a secret in a message; pass every text through ``self.redact``.
     """
 
     #: Set from the service's registry entry by ``class XHook(StopServiceHook, service="x")``.
@@ -248,6 +269,9 @@ class StopServiceHook(HttpTransport, BaseHook):
     stop_batch_size: ClassVar[int | None] = None
     #: A documented request rate; every request of the process to one account is paced to it.
     requests_per_second: ClassVar[float | None] = None
+    #: Most list pages one status read may take (None: the list's own length): a service whose list
+    #: is more tightly limited than its reads by id bounds it; the ids not yet shown are read by id.
+    max_status_list_pages: ClassVar[int | None] = None
     #: Set by the trigger while its wait reads through a shared status board (``triggers.board``).
     status_board: StatusBoard | None = None
 
@@ -653,8 +677,8 @@ class StopServiceHook(HttpTransport, BaseHook):
         )
 
     def list_targets(self) -> list[TargetStatus]:
-        """Every target the service lists, with its status (for stop-all)."""
-        return self.send(self.build_list_request(), self.parse_list_response)
+        """Every target the service lists, with its status (for stop-all): the whole list."""
+        return list(self.walk_list().statuses.values())
 
     def stop_all_targets(
         self, target_ids: Sequence[str], *, filtered: bool = True, **options: Any
@@ -751,13 +775,109 @@ class StopServiceHook(HttpTransport, BaseHook):
 
     def list_statuses(self, target_ids: Sequence[str]) -> dict[str, TargetStatus]:
         """The states the service's list shows, keyed by id (may include other targets and miss some)."""
-        return {s.target_id: s for s in self.send(self.build_list_request(), self.parse_list_response)}
+        return self.walk_list(target_ids).statuses
 
     async def alist_statuses(
         self, client: httpx.AsyncClient, target_ids: Sequence[str]
     ) -> dict[str, TargetStatus]:
-        statuses = await self.asend(client, self.build_list_request(), self.parse_list_response)
-        return {s.target_id: s for s in statuses}
+        return (await self.awalk_list(client, target_ids)).statuses
+
+    # ---- the list, page by page: one pager per service, read whole (stop-all) or for a wait ----
+    def list_pages(self, walk: ListWalk) -> ListPager:
+        """The service's list as a ``ListPager``. Default: the one ``build_list_request`` call. A paged
+        list overrides this once, and stop-all and status reads share it (sync and async alike)."""
+        statuses = yield self.build_list_request(), self.parse_list_response
+        walk.add(statuses, pages_left=0)
+
+    def list_scope(self) -> tuple[str, ...]:
+        """What narrows the list besides the connection (a filter): its remembered size is per scope."""
+        return ()
+
+    def _list_key(self) -> tuple[str, ...]:
+        return (type(self).__name__, self.conn_id, *self.list_scope())
+
+    def expected_list_pages(self) -> int:
+        """Pages the list had when a status read last saw its length in this process (a stop-all may
+        page differently); 1 before that: the first page says how many follow, and the read stops
+        there when reading the rest by id is no dearer."""
+        pages, when = _list_pages_seen.get(self._list_key(), (1, 0.0))
+        return pages if time.monotonic() - when < LIST_SIZE_TTL else 1
+
+    def _enough(self, walk: ListWalk, wanted: set[str] | None) -> bool:
+        """A status read stops once the list showed every wanted id, once what is left costs no less
+        than reading the missing ids one by one, or at ``max_status_list_pages``."""
+        if wanted is None:
+            return False
+        missing = sum(1 for t in wanted if t not in walk.statuses)
+        cap = self.max_status_list_pages
+        if not missing or (cap is not None and walk.pages_read >= cap):
+            return True
+        return walk.pages_left is not None and walk.pages_left >= missing
+
+    def _walk_ended(self, walk: ListWalk, error: StopProviderError | None) -> ListWalk:
+        """Remember the list's length; a paging a status read cannot follow leaves the rest to reads
+        by id (a stop-all raises: it must not miss targets silently)."""
+        if error is not None:
+            if not walk.for_status:
+                raise error
+            self.log.warning("%s: %s; reading the rest by id", self.hook_name, error)
+        elif walk.for_status and walk.pages_left is not None:
+            _list_pages_seen[self._list_key()] = (walk.pages_read + walk.pages_left, time.monotonic())
+        return walk
+
+    def walk_list(self, target_ids: Sequence[str] | None = None) -> ListWalk:
+        """Read the list whole, or for ``target_ids`` (a status read) only as far as it pays. A failed
+        request is handed to the pager (which may ask differently) and otherwise raised."""
+        wanted = None if target_ids is None else set(target_ids)
+        walk = ListWalk(for_status=wanted is not None)
+        pager = self.list_pages(walk)
+        try:
+            step = next(pager)
+            while not self._enough(walk, wanted):
+                try:
+                    body = self.send(*step)
+                except StopProviderError as exc:
+                    step = pager.throw(exc)
+                    continue
+                try:
+                    step = pager.send(body)
+                except StopProviderError as exc:
+                    return self._walk_ended(walk, exc)
+        except StopIteration:
+            pass
+        finally:
+            pager.close()
+        return self._walk_ended(walk, None)
+
+    async def awalk_list(
+        self, client: httpx.AsyncClient, target_ids: Sequence[str] | None = None
+    ) -> ListWalk:
+        await self.aconfig()  # the pager builds its first request at once: no blocking lookup then
+        wanted = None if target_ids is None else set(target_ids)
+        walk = ListWalk(for_status=wanted is not None)
+        pager = self.list_pages(walk)
+        try:
+            step = next(pager)
+            while not self._enough(walk, wanted):
+                try:
+                    body = await self.asend(client, *step)
+                except StopProviderError as exc:
+                    step = pager.throw(exc)
+                    continue
+                try:
+                    step = pager.send(body)
+                except StopProviderError as exc:
+                    return self._walk_ended(walk, exc)
+        except StopIteration:
+            pass
+        finally:
+            pager.close()
+        return self._walk_ended(walk, None)
+
+    def use_listed_status(self, status: TargetStatus) -> bool:
+        """Whether a status the list shows stands for a read by id. A service whose list items show
+        less than the read says no where that matters (the id is then read by id)."""
+        return True
 
     def _lists_cheaper(self, target_ids: Sequence[str]) -> bool:
         cost = self.status_list_requests(len(target_ids)) if len(target_ids) > 1 else None
@@ -774,7 +894,9 @@ class StopServiceHook(HttpTransport, BaseHook):
                 return dict.fromkeys(target_ids, listed), []
             self.log.warning("%s: the list read failed (%s); reading each by id", self.hook_name, listed)
             return {}, list(target_ids)
-        shown: dict[str, TargetStatus | StopProviderError] = {t: listed[t] for t in target_ids if t in listed}
+        shown: dict[str, TargetStatus | StopProviderError] = {
+            t: listed[t] for t in target_ids if t in listed and self.use_listed_status(listed[t])
+        }
         return shown, [t for t in target_ids if t not in shown]
 
     def read_statuses(self, target_ids: Sequence[str]) -> list[tuple[str, TargetStatus | StopProviderError]]:
@@ -833,7 +955,16 @@ class StopServiceHook(HttpTransport, BaseHook):
             progress.record(await self._apoll(client, progress.pending, deadline))
             if not progress.pending:
                 return progress.statuses
-            await asyncio.sleep(progress.next_sleep(poll_interval))
+            await self._apause(progress.next_sleep(poll_interval))
+
+    async def _apause(self, seconds: float) -> None:
+        """Sleep until the next poll. On a status board that reads a list, a round woken by another
+        wait ends the sleep sooner: the list read costs nothing more, and the waits stay in phase."""
+        board = self.status_board
+        if board is None:
+            await asyncio.sleep(seconds)
+        else:
+            await board.pause(id(self), seconds)
 
     async def _apoll(
         self, client: httpx.AsyncClient, target_ids: Sequence[str], deadline: float

@@ -119,3 +119,23 @@ def quote_segment(value: str) -> str:
     if encoded in {".", ".."}:
         encoded = encoded.replace(".", "%2E")
     return encoded
+
+
+@dataclass
+class ListWalk:
+    """What one read of a service's (paged) list has shown so far: the driver (``walk_list``) stops
+    the read as soon as what is left costs no less than reading the missing targets by id."""
+
+    statuses: dict[str, TargetStatus] = field(default_factory=dict)
+    #: Pages read so far.
+    pages_read: int = 0
+    #: Pages after those read, when the answers say (``None``: unknown; 0: the list is read whole).
+    pages_left: int | None = None
+    #: The read serves a wait (status reads), not a stop-all: a hook may page differently.
+    for_status: bool = False
+
+    def add(self, statuses: list[TargetStatus], pages_left: int | None) -> None:
+        """Record one page's targets and what the page says is left."""
+        self.pages_read += 1
+        self.statuses.update((s.target_id, s) for s in statuses)
+        self.pages_left = pages_left

@@ -101,6 +101,11 @@ class DataForSeoHook(StopServiceHook, service="dataforseo"):
 
     Connection: ``login`` and ``password`` are the API credentials (HTTP Basic). ``host`` defaults to
     ``https://api.dataforseo.com``; extra ``sandbox: true`` selects ``https://sandbox.dataforseo.com``.
+
+    Waits read each task's summary (no ``status_list_requests``): no list of tasks' crawl states is
+    confirmed. ``tasks_ready`` shows only tasks finished and not yet collected (20 calls a minute,
+    https://docs.dataforseo.com/v3/on_page/tasks_ready), and what ``id_list``'s ``status`` says of a
+    crawl is not documented, so neither can stand for a summary read.
     """
 
     target_noun = "crawl task"

@@ -30,6 +30,8 @@ from airflow_provider_stop.hooks.base import (
     ApiResponse,
     ClientConfig,
     InvalidInputError,
+    ListPager,
+    ListWalk,
     MalformedResponseError,
     RateLimitedError,
     StopAck,
@@ -63,6 +65,18 @@ DEFAULT_COST = 5
 LIST_PAGE_SIZE = 20
 #: Most list pages read in one stop-all: a guard against paging that never ends.
 MAX_LIST_PAGES = 10_000
+#: Sources a status read asks for a page. The docs give ``per_page`` as "an integer", default 20, and
+#: no maximum (https://dev.datasift.com/docs/platform/api/rest-api/endpoints/sourceget); the official
+#: clients pass any positive number. Whether the server caps it is not known: the answer's
+#: ``per_page`` and ``pages`` are followed, and a refusal (400) means pages of 20 from then on.
+STATUS_PAGE_SIZE = 100
+#: Lists (hook class, connection, scope) whose server refused ``STATUS_PAGE_SIZE``, in this process.
+_refused_page_sizes: set[tuple[str, ...]] = set()
+
+
+def _json(response: ApiResponse) -> Any:
+    return response.json()
+
 
 #: The stop form a host took, per base URL, for this process (``stop_form`` ``auto``).
 _learned_forms: dict[str, str] = {}
@@ -383,27 +397,49 @@ class DataSiftHook(StopServiceHook, service="datasift"):
         details = {k: body.get(k) for k in ("name", "source_type", "created_at") if k in body}
         return TargetStatus(target_id, state, stopped, error, details)
 
-    def list_targets(self) -> list[TargetStatus]:
-        """Every source, page by page (``per_page`` 20, what the official Ruby client sent), optionally
-        of one ``source_type``; a page that repeats only earlier ones ends the paging with an error."""
-        statuses: dict[str, TargetStatus] = {}
-        for page in range(1, MAX_LIST_PAGES + 1):
-            params = {"page": str(page), "per_page": str(LIST_PAGE_SIZE)}
+    def list_scope(self) -> tuple[str, ...]:
+        return (self.source_type or "",)
+
+    def list_pages(self, walk: ListWalk) -> ListPager:
+        """Every source, page by page, optionally of one ``source_type``; a page that repeats only
+        earlier ones ends the paging with an error. Stop-all reads 20 a page (what the official Ruby
+        client sent); a status read asks ``STATUS_PAGE_SIZE`` and follows the answer's ``pages``
+        whatever the server made of it, and reads 20 a page when the server refuses the size (400)."""
+        small = walk.for_status and self._list_key() in _refused_page_sizes
+        size = STATUS_PAGE_SIZE if walk.for_status and not small else LIST_PAGE_SIZE
+        page = 1
+        while page <= MAX_LIST_PAGES:
+            params = {"page": str(page), "per_page": str(size)}
             if self.source_type:
                 params["source_type"] = self.source_type
-            body = self.send(ApiRequest("GET", "/source/get", params=params), lambda r: r.json())
+            try:
+                body = yield ApiRequest("GET", "/source/get", params=params), _json
+            except StopProviderError as exc:
+                if size == LIST_PAGE_SIZE or page > 1 or exc.status_code != 400:
+                    raise
+                self.log.warning("DataSift: per_page=%d was refused (%s); reading 20 a page", size, exc)
+                _refused_page_sizes.add(self._list_key())
+                size = LIST_PAGE_SIZE
+                continue
             if not isinstance(body, dict) or not isinstance(body.get("sources"), list):
                 raise MalformedResponseError("DataSift: the source list has no sources")
             items = [self._status(str(s.get("id")), s) for s in body["sources"] if isinstance(s, dict)]
-            fresh = [s for s in items if s.target_id not in statuses]
+            fresh = [s for s in items if s.target_id not in walk.statuses]
             if page > 1 and items and not fresh:
                 raise StopRejectedError(f"DataSift: page {page} of the source list repeats earlier pages")
-            statuses.update((s.target_id, s) for s in fresh)
             pages = body.get("pages")
             pages = int(pages) if isinstance(pages, int | str) and str(pages).isdigit() else 0
             if not items or page >= pages:
-                return list(statuses.values())
+                walk.add(fresh, pages_left=0)
+                return
+            walk.add(fresh, pages_left=pages - page)
+            page += 1
         raise StopRejectedError(f"DataSift: the source list has more than {MAX_LIST_PAGES} pages")
+
+    def status_list_requests(self, count: int) -> int | None:
+        """A list page costs the credits of one read by id (5, recorded), so the list is read when it
+        has fewer pages than there are sources to read (``status_list_requests`` of the base)."""
+        return self.expected_list_pages()
 
     def build_test_request(self) -> ApiRequest:
         return ApiRequest("GET", "/source/get", params={"page": "1", "per_page": "1"})

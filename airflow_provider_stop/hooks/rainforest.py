@@ -23,6 +23,8 @@ from airflow_provider_stop.hooks.base import (
     ApiResponse,
     ClientConfig,
     InvalidInputError,
+    ListPager,
+    ListWalk,
     MalformedResponseError,
     PaymentRequiredError,
     PermanentStopError,
@@ -83,6 +85,9 @@ class RainforestHook(StopServiceHook, service="rainforest"):
 
     target_noun = "collection"
     default_host = "https://api.rainforestapi.com"
+    #: A status read takes at most this many list pages: at the documented 60 list requests a minute,
+    #: a read then spends at most 3 s of the minute's list budget (stop-all shares it).
+    max_status_list_pages = 3
 
     def build_config(self, conn: Connection) -> ClientConfig:
         extra = connection_extra(conn)
@@ -247,33 +252,48 @@ class RainforestHook(StopServiceHook, service="rainforest"):
         current = next((_as_int(body[f]) for f in _CURRENT_PAGE_FIELDS if f in body), None) or page
         return current + 1 if current < total else None
 
-    def list_targets(self) -> list[TargetStatus]:
+    def list_pages(self, walk: ListWalk) -> ListPager:
         """Every collection, page by page. A page that repeats only what was already read, or paging
-        that does not advance, is an error: a stop-all must not silently miss what lies beyond."""
-        statuses: dict[str, TargetStatus] = {}
+        that does not advance, is an error: a stop-all must not silently miss what lies beyond (a
+        status read reads the rest by id)."""
         page = 1
         for _ in range(MAX_LIST_PAGES):
-            body = self.send(self.build_list_request(page), self._body)
+            body = yield self.build_list_request(page), self._body
             items = self._page_items(body)
-            fresh = [s for s in items if s.target_id not in statuses]
+            fresh = [s for s in items if s.target_id not in walk.statuses]
             if page > 1 and items and not fresh:
                 raise ListPagingError(
                     f"{self.hook_name}: page {page} of the {self.resource} list repeats earlier pages "
                     f"(the service ignored 'page'); cannot read the whole list"
                 )
-            statuses.update((s.target_id, s) for s in fresh)
             following = self.next_page(body, page)
             if following is None or not items:
-                return list(statuses.values())
+                walk.add(fresh, pages_left=0)
+                return
+            walk.add(fresh, pages_left=self._pages_left(body, page))
             if following <= page:
                 raise ListPagingError(
                     f"{self.hook_name}: the {self.resource} list names page {following} after page {page}"
                 )
-            self.log.info("%s: reading page %d of the %s list", self.hook_name, following, self.resource)
+            self.log.debug("%s: reading page %d of the %s list", self.hook_name, following, self.resource)
             page = following
         raise ListPagingError(
             f"{self.hook_name}: the {self.resource} list has more than {MAX_LIST_PAGES} pages"
         )
+
+    def _pages_left(self, body: Mapping[str, Any], page: int) -> int | None:
+        """Pages after ``page`` when the answer counts them (``next_page`` alone does not)."""
+        total = next((_as_int(body[f]) for f in _TOTAL_PAGES_FIELDS if f in body), None)
+        current = next((_as_int(body[f]) for f in _CURRENT_PAGE_FIELDS if f in body), None) or page
+        return max(0, total - current) if total is not None else None
+
+    def status_list_requests(self, count: int) -> int | None:
+        """A status read of the list costs its pages, each paced to the list's 60 requests a minute
+        (reads by id have no documented limit). The list is read when it has fewer pages than there
+        are ids; a read takes at most ``max_status_list_pages`` pages and reads the ids not shown by
+        then by id (with the ids spread over the pages, that too costs fewer requests exactly when
+        the pages are fewer than the ids)."""
+        return self.expected_list_pages()
 
     def build_test_request(self) -> ApiRequest:
         return self.build_list_request()

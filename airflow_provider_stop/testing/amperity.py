@@ -98,6 +98,10 @@ class AmperitySettings:
     rate_limit_retry_after: str | None = None
     #: Most runs a list page holds ("may return fewer results than the caller asked for").
     page_size: int = 100
+    #: What a list item holds: the spec's ``WorkflowList`` items are ``Workflow`` objects, whose
+    #: ``error`` is optional; whether the list fills it (``verbose``) or shows what ``view=overview``
+    #: shows (``overview``, the default: the documents' examples) is unconfirmed.
+    list_view: str = "overview"
 
 
 @dataclass
@@ -392,7 +396,8 @@ class AmperityEmulator(Emulator, service="amperity"):
         now = time.time()
         with self._state_lock:
             runs = list(self.runs.values())
-            items = [(r, self._json(r, now, verbose=False)) for r in runs]
+            verbose = self.settings.list_view == "verbose"
+            items = [(r, self._json(r, now, verbose=verbose)) for r in runs]
         items = [(r, i) for r, i in items if _in_window(r.created_at, window, "created")]
         items = [
             (r, i)

@@ -56,6 +56,12 @@ class DataSiftSettings:
     wrong_method_status: int = 405
     #: Ignore query parameters the docs do not list (the default refuses them with 400).
     lenient: bool = False
+    #: The largest ``per_page`` served. The docs give no maximum ("an integer", default 20), so
+    #: whether the server has one is unconfirmed: every plausible answer is a setting.
+    max_per_page: int = 500
+    #: A larger ``per_page``: ``cap`` serves ``max_per_page`` (and says so in the answer's
+    #: ``per_page`` and ``pages``), ``reject`` answers 400.
+    over_max_per_page: str = "cap"
 
 
 @dataclass
@@ -220,9 +226,14 @@ class DataSiftEmulator(Emulator, service="datasift"):
             ]
         try:
             page = max(1, int(request.query_params.get("page", "1")))
-            per_page = max(1, min(500, int(request.query_params.get("per_page", "20"))))
+            per_page = max(1, int(request.query_params.get("per_page", "20")))
         except ValueError:
             return self.error_response(400, "page and per_page must be integers", "", 5)
+        if per_page > self.settings.max_per_page:
+            if self.settings.over_max_per_page == "reject":
+                message = f"per_page must be at most {self.settings.max_per_page}"
+                return self.error_response(400, message, "", 5)
+            per_page = self.settings.max_per_page
         pages = (len(items) + per_page - 1) // per_page
         chunk = items[(page - 1) * per_page : page * per_page]
         return self._ok(
