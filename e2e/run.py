@@ -386,7 +386,10 @@ class E2E:
         return self.trigger("e2e_slow_stop", {"pipeline": pipeline})
 
     def polls(self, pipeline: str) -> int:
-        return self.emu.feldera.count("GET", f"/v0/pipelines/{pipeline}")
+        """Status reads that show this pipeline: by name, or the list a shared board reads for several."""
+        return self.emu.feldera.count("GET", f"/v0/pipelines/{pipeline}") + self.emu.feldera.count(
+            "GET", "/v0/pipelines"
+        )
 
     def wait_polling(self, run_id: str, pipeline: str, timeout: float = 90.0) -> dict[str, Any]:
         """Until the task is deferred, its trigger is assigned, and the trigger polls the pipeline."""

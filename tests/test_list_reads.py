@@ -322,8 +322,10 @@ def test_waits_on_one_connection_share_one_list_read_in_the_triggerer(
             hook_class_path=hook_path,
             conn_id=f"{service}_default",
             target_ids=[tid],
-            poll_interval=0.2,
-            deadline=time.time() + 20,
+            # Every target is already stopped, so one round ends each wait. Long enough that no third
+            # round can start while Amperity's twenty reads by id (paced at 8 a second, 2.5 s) go on.
+            poll_interval=10.0,
+            deadline=time.time() + 40,
             hook_params=dict(FAST_RETRIES),
         )
         for tid in ids
@@ -337,10 +339,12 @@ def test_waits_on_one_connection_share_one_list_read_in_the_triggerer(
     assert [e["status"] for e in events] == ["success"] * len(ids)
     reads = [r for r in list(emu.requests) if r.method == "GET"]
     listed = [r for r in reads if r.path == path and "id" not in r.query]
-    # Without the board and the list: twenty reads by id. With them: one list read for all twenty
-    # (Amperity then reads each run the list shows ended by id, for its error object).
-    assert len(listed) == 1
-    assert len(reads) - len(listed) == (len(ids) if service == "amperity" else 0)
+    # Without the board and the list: twenty reads by id. With them: one list read for all twenty, and
+    # at most one more read (by list, or by id for a single late wait) when some waits joined the board
+    # after its first round had started: the board's bound of two reads a poll interval. Amperity also
+    # reads each run the list shows ended by id, once, for its error object.
+    assert len(listed) >= 1
+    assert len(reads) <= 2 + (len(ids) if service == "amperity" else 0)
 
 
 def test_list_reads_keep_the_api_key_out_of_every_log_and_error(
