@@ -11,6 +11,7 @@ Version flags: ``AIRFLOW_V_3_1_PLUS`` (``BaseNotifier`` takes ``context``, ``asy
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import TYPE_CHECKING, Any
 
@@ -113,9 +114,11 @@ def mask_secret(secret: str) -> None:
     _mask(secret)
 
 
+@functools.cache
 def compat_lookup_is_loop_safe() -> bool:
     """common-compat 1.23+ never looks a connection up through a ``BaseHook.aget_connection`` that masks
-    secrets synchronously on the event loop (Airflow 3.1 to 3.3.1)."""
+    secrets synchronously on the event loop (Airflow 3.1 to 3.3.1). Asked once a process: reading the
+    installed version parses package metadata (a quarter of a millisecond), and every trigger asks."""
     from importlib.metadata import version
 
     from packaging.version import Version

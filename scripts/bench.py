@@ -367,15 +367,25 @@ def triggerer_run(n: int, poll: float, services_: tuple[str, ...], tree: Path) -
     lags = sorted(max(0.0, events[t][0] - flips[t]) for t in flips if t in events)
     first = min(r.at for reqs in requests.values() for r in reqs)
     last = max(e[0] for e in events.values())
-    polls = max(1.0, (last - first) / poll)
+    # Reads once a poll from t=0 to t=k*poll are k+1 reads in k+1 poll intervals (the first at t=0).
+    polls = (last - first) / poll + 1
+
+    def service_polls(service: str) -> float:
+        """A service's own wait, in poll intervals: its first read to its last event (a slower service
+        must not stretch the others' intervals)."""
+        ends = [events[t][0] for t in targets[service] if t in events]
+        starts = [r.at for r in requests[service]]
+        return (max(ends) - min(starts)) / poll + 1 if ends and starts else polls
+
+    per_service = {s: len(r) / service_polls(s) for s, r in requests.items()}
     return {
         **result,
         "ok": sum(1 for e in events.values() if e[1] == "success"),
         "p50": lags[len(lags) // 2] if lags else math.nan,
         "p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else math.nan,
         "requests": sum(len(r) for r in requests.values()),
-        "per_conn_poll": max(len(r) for r in requests.values()) / polls,
-        "per_service_poll": {s: len(r) / polls for s, r in requests.items()},
+        "per_conn_poll": max(per_service.values()),
+        "per_service_poll": per_service,
         "connections": sum(len({r.client for r in reqs}) for reqs in requests.values()),
     }
 

@@ -103,6 +103,27 @@ def test_async_config_reads_the_connection_off_the_event_loop_thread(
     assert config.base_url == "http://127.0.0.1:9/v0"
 
 
+def test_a_thousand_triggers_read_the_compat_version_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every trigger's connection lookup asks which common-compat is installed; reading package
+    metadata costs a quarter of a millisecond, so a triggerer of a thousand waits asks once."""
+    import importlib.metadata
+
+    reads: list[str] = []
+    real = importlib.metadata.version
+
+    def counted(name: str) -> str:
+        reads.append(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", counted)
+    _compat.compat_lookup_is_loop_safe.cache_clear()
+    try:
+        answers = {_compat.compat_lookup_is_loop_safe() for _ in range(1000)}
+    finally:
+        _compat.compat_lookup_is_loop_safe.cache_clear()
+    assert len(answers) == 1 and reads == ["apache-airflow-providers-common-compat"]
+
+
 def test_a_batchs_threads_look_the_connection_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Airflow 3's task-to-supervisor channel has no lock (3.0.6 even races in ``dag.test()``): the
     threads of one batch must not each look the connection up and register its secrets."""

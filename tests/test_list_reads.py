@@ -201,7 +201,7 @@ def test_datasift_few_sources_in_a_long_list_are_read_by_id(datasift: DataSiftEm
 
 
 # ---- Amperity: the run list (created within lookback), next_token pages ---------------------
-def test_amperity_waits_read_the_run_list_and_each_ended_run_once(amperity: AmperityEmulator) -> None:
+def test_amperity_waits_read_the_run_list_and_no_canceled_run_by_id(amperity: AmperityEmulator) -> None:
     amperity.settings.cancel_seconds = 0.3
     ids = [f"wf-{i:03d}" for i in range(30)]
     for run_id in ids:
@@ -211,13 +211,32 @@ def test_amperity_waits_read_the_run_list_and_each_ended_run_once(amperity: Ampe
     amperity.reset_log()
     statuses = h.wait_until_stopped(ids, poll_interval=0.05, deadline=time.time() + 30)
     assert {s.raw_state for s in statuses.values()} == {"canceled"}
-    # The list shows no error object: a run it shows ended is read by id once, as a read by id would.
-    assert all(s.details["error"] == "Workflow manually stopped" for s in statuses.values())
-    assert statuses == {run_id: h.get_status(run_id) for run_id in ids}
+    assert all(s.stopped and s.details["canceled"] is True for s in statuses.values())
+    # The list shows every run canceled: no read by id (its error would only say "manually stopped").
     lists = [r for r in list(amperity.requests) if r.path == "/api/workflow/runs"]
-    by_id = [r for r in list(amperity.requests) if r.path.startswith("/api/workflow/runs/")]
-    assert len(lists) >= 2 and len(by_id) == len(ids) + len(ids)  # once in the wait, once above
+    assert len(lists) >= 2 and amperity.count("GET", "/api/workflow/runs/*") == 0
     assert all(r.query["with_total"] == ["true"] and "state" not in r.query for r in lists)
+    by_id = h.get_status(ids[0])
+    assert by_id.details["error"] == "Workflow manually stopped"
+    assert {k: v for k, v in by_id.details.items() if not k.startswith("error")} == statuses[ids[0]].details
+
+
+def test_amperity_a_run_the_list_shows_failed_is_read_by_id_once_for_its_error(
+    amperity: AmperityEmulator,
+) -> None:
+    amperity.add_run("wf-failed", state="failed")
+    amperity.add_run("wf-done", state="succeeded")
+    for i in range(5):
+        amperity.add_run(f"wf-{i}", state="canceled")
+    ids = ["wf-failed", "wf-done", *[f"wf-{i}" for i in range(5)]]
+    h = AmperityHook(**FAST_RETRIES)
+    statuses = h.wait_until_stopped(ids, poll_interval=0.05, deadline=time.time() + 30)
+    assert statuses["wf-failed"].raw_state == "failed" and statuses["wf-failed"].stopped
+    assert statuses["wf-failed"].details["error"].startswith("The credential does not provide access")
+    assert statuses["wf-failed"] == h.get_status("wf-failed")
+    assert amperity.count("GET", "/api/workflow/runs/wf-failed") == 2  # once in the wait, once above
+    assert amperity.count("GET", "/api/workflow/runs/wf-done") == 0
+    assert amperity.count("GET", "/api/workflow/runs/wf-?") == 0
 
 
 def test_amperity_a_list_with_error_objects_needs_no_read_by_id(amperity: AmperityEmulator) -> None:
@@ -279,8 +298,7 @@ def test_a_target_the_list_does_not_show_is_read_by_id(listing: tuple[str, Any, 
     listed = [r for r in reads if r.path == path and "id" not in r.query]
     assert len(listed) == 1
     by_id = [r for r in reads if r not in listed]
-    # Only the ghost is read by id (Amperity also reads each run the list shows ended: its error object).
-    assert len(by_id) == (4 if service == "amperity" else 1)
+    assert len(by_id) == 1  # only the ghost (Amperity's canceled runs are taken from the list too)
 
 
 @pytest.mark.parametrize("listing", list(LISTING), indirect=True)

@@ -412,10 +412,11 @@ class AmperityHook(StopServiceHook, service="amperity"):
         raise MalformedResponseError(f"Amperity: the run list has more than {MAX_LIST_PAGES} pages")
 
     def use_listed_status(self, status: TargetStatus) -> bool:
-        """The list shows a run's state but not, in the documents' examples, the error object that
-        only ``view=verbose`` has: a run the list shows ended is read by id once, so its final status
-        is the one a read by id gives (a run still running is taken from the list)."""
-        return not status.stopped or "error" in status.details
+        """The documents' list items have no error object (only ``view=verbose`` shows it). A run the
+        list shows failed is read by id once, for the error that says why; a canceled or succeeded run
+        is taken from the list (a canceled run's error only says "Workflow manually stopped", which
+        ``details.canceled`` already says), and so is a run still running."""
+        return normalize_state(status.raw_state or "") != "failed" or "error" in status.details
 
     def status_list_requests(self, count: int) -> int | None:
         """Runs created within ``lookback`` in ``limit=100`` pages; every request, list or by id,

@@ -52,6 +52,12 @@ CANCEL_ERROR = {
     "type": "amperity.workflow.workflow.repository.core/cancel",
     "message": "Workflow manually stopped",
 }
+#: A failed run's error, as in the stop page's first 200 example (docs.amperity.com, "Stop workflow").
+FAILURE_ERROR = {
+    "attribution": "customer",
+    "type": "amperity.plugin.error/invalid-credentials",
+    "message": "The credential does not provide access to the given resource.",
+}
 
 
 @dataclass
@@ -229,6 +235,8 @@ class AmperityEmulator(Emulator, service="amperity"):
             body["task_instances"] = []
             if state == "canceled" and self.settings.cancel_error:
                 body["error"] = dict(CANCEL_ERROR)
+            elif state == "failed":
+                body["error"] = dict(FAILURE_ERROR)
         return body
 
     # ---- HTTP -----------------------------------------------------------------------------
