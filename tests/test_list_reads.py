@@ -15,6 +15,7 @@ from airflow_provider_stop.hooks.base import (
     TargetNotFoundError,
     TransientBatchStopError,
 )
+from airflow_provider_stop.hooks.data import TargetStatus
 from airflow_provider_stop.hooks.datasift import DataSiftHook
 from airflow_provider_stop.hooks.feldera import FelderaHook
 from airflow_provider_stop.hooks.rainforest import RainforestHook
@@ -201,15 +202,22 @@ def test_datasift_few_sources_in_a_long_list_are_read_by_id(datasift: DataSiftEm
 
 
 # ---- Amperity: the run list (created within lookback), next_token pages ---------------------
-def test_amperity_waits_read_the_run_list_and_no_canceled_run_by_id(amperity: AmperityEmulator) -> None:
-    amperity.settings.cancel_seconds = 0.3
-    ids = [f"wf-{i:03d}" for i in range(30)]
+def _stop_and_wait_runs(
+    amperity: AmperityEmulator, count: int
+) -> tuple[AmperityHook, list[str], dict[str, TargetStatus]]:
+    """``count`` running runs stopped, then awaited in one wait (the emulator's log holds the wait's)."""
+    ids = [f"wf-{i:03d}" for i in range(count)]
     for run_id in ids:
         amperity.add_run(run_id)
     h = AmperityHook(**FAST_RETRIES)
     h.stop_many(ids)
     amperity.reset_log()
-    statuses = h.wait_until_stopped(ids, poll_interval=0.05, deadline=time.time() + 30)
+    return h, ids, h.wait_until_stopped(ids, poll_interval=0.05, deadline=time.time() + 30)
+
+
+def test_amperity_waits_read_the_run_list_and_no_canceled_run_by_id(amperity: AmperityEmulator) -> None:
+    amperity.settings.cancel_seconds = 0.3
+    h, ids, statuses = _stop_and_wait_runs(amperity, 30)
     assert {s.raw_state for s in statuses.values()} == {"canceled"}
     assert all(s.stopped and s.details["canceled"] is True for s in statuses.values())
     # The list shows every run canceled: no read by id (its error would only say "manually stopped").
@@ -242,13 +250,7 @@ def test_amperity_a_run_the_list_shows_failed_is_read_by_id_once_for_its_error(
 def test_amperity_a_list_with_error_objects_needs_no_read_by_id(amperity: AmperityEmulator) -> None:
     """Whether list items carry the error object is unconfirmed: where they do, the list is enough."""
     amperity.settings.list_view = "verbose"
-    ids = [f"wf-{i:03d}" for i in range(10)]
-    for run_id in ids:
-        amperity.add_run(run_id)
-    h = AmperityHook(**FAST_RETRIES)
-    h.stop_many(ids)
-    amperity.reset_log()
-    statuses = h.wait_until_stopped(ids, poll_interval=0.05, deadline=time.time() + 30)
+    h, ids, statuses = _stop_and_wait_runs(amperity, 10)
     assert all(s.details["error"] == "Workflow manually stopped" for s in statuses.values())
     assert amperity.count("GET", "/api/workflow/runs/*") == 0
     assert statuses == {run_id: h.get_status(run_id) for run_id in ids}
