@@ -316,3 +316,87 @@ def test_a_hanging_service_does_not_hold_up_waits_on_another_in_the_same_loop(
         asyncio.run(main())
         hanging.clear_faults()
     assert answered_by_hanging_when_healthy_done == [0]  # it never queued behind the hanging host
+
+
+def test_the_shared_client_gives_each_request_in_flight_its_own_connection_and_reuses_them(
+    feldera: FelderaEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpcore walks its whole pool whenever a request starts or ends, with a keep-alive check
+    quadratic in the pool's size; a triggerer's shared client gives each request in flight a lane of
+    one connection instead. Counted: httpcore's connection-state checks a request (about 1,000 a
+    request with one pool of 16), requests in flight, connections opened, TLS contexts built."""
+    import ssl
+
+    from httpcore._async.connection import AsyncHTTPConnection
+
+    from airflow_provider_stop.hooks.base import SHARED_POOL_SIZE
+
+    checks = 0
+    is_idle = AsyncHTTPConnection.is_idle
+
+    def counted(self: AsyncHTTPConnection) -> bool:
+        nonlocal checks
+        checks += 1
+        return is_idle(self)
+
+    monkeypatch.setattr(AsyncHTTPConnection, "is_idle", counted)
+    contexts = 0
+    create_default_context = ssl.create_default_context
+
+    def counted_context(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        nonlocal contexts
+        contexts += 1
+        return create_default_context(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counted_context)
+    names = [f"p{i}" for i in range(48)]
+    for name in names:
+        feldera.add_pipeline(name)
+    feldera.latency = 0.05  # the reads overlap
+    h = FelderaHook()
+
+    async def rounds() -> None:
+        async with h.async_client() as client:
+            for _ in range(3):
+                await asyncio.gather(*(h.aget_status(client, n) for n in names))
+
+    feldera.reset_log()
+    asyncio.run(rounds())
+    assert len(feldera.requests) == 3 * len(names)
+    assert feldera.peak_in_flight == SHARED_POOL_SIZE  # as many in flight as before, never more
+    assert len({r.client for r in feldera.requests}) == SHARED_POOL_SIZE  # each kept and reused
+    assert checks / len(feldera.requests) < 20
+    assert contexts == 1  # one TLS context for all the lanes (each costs about 50 ms to build)
+
+
+def test_waits_that_start_together_share_one_connection_lookup(
+    feldera: FelderaEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A triggerer restart brings back every wait at once: they look the connection up once (one call
+    to the secrets backend), and a wait that starts later looks it up again (a rotated credential is
+    seen); a failed lookup fails each of them."""
+    from airflow_provider_stop import _compat
+
+    asked: list[str] = []
+    lookup = _compat.get_async_connection
+
+    async def counted(conn_id: str, **kwargs: Any) -> Any:
+        asked.append(conn_id)
+        return await lookup(conn_id, **kwargs)
+
+    monkeypatch.setattr(_compat, "get_async_connection", counted)
+    use_connection(monkeypatch, "feldera_other", feldera.connection())
+
+    async def main() -> None:
+        hooks = [FelderaHook() for _ in range(50)] + [FelderaHook("feldera_other") for _ in range(3)]
+        configs = await asyncio.gather(*(h.aconfig() for h in hooks))
+        assert {c.base_url for c in configs} == {feldera.url + "/v0"}
+        assert sorted(asked) == ["feldera_default", "feldera_other"]
+        await FelderaHook().aconfig()
+        assert asked.count("feldera_default") == 2
+        missing = [FelderaHook("no_such_connection").aconfig() for _ in range(3)]
+        failures = await asyncio.gather(*missing, return_exceptions=True)
+        assert all("no_such_connection" in str(f) for f in failures)  # each wait hears of it
+        assert asked.count("no_such_connection") == 1
+
+    asyncio.run(main())

@@ -29,6 +29,7 @@ from airflow_provider_stop.hooks.connection import (
     connection_extra,
     extra_read_ahead,
     rate_from_extra,
+    shared_lookup,
     verify_from_extra,
 )
 from airflow_provider_stop.hooks.data import (
@@ -460,8 +461,12 @@ class StopServiceHook(HttpTransport, BaseHook):
 
             # Both reads mask secrets without blocking the event loop on a synchronous supervisor call
             # (and work on Airflow versions whose BaseHook has no aget_connection).
-            conn = await get_async_connection(self.conn_id, hook=self)
-            with extra_read_ahead(conn, await async_connection_extra(conn)):
+            async def lookup() -> tuple[Connection, dict[str, Any]]:
+                conn = await get_async_connection(self.conn_id, hook=self)
+                return conn, await async_connection_extra(conn)
+
+            conn, extra = await shared_lookup(self.conn_id, lookup)
+            with extra_read_ahead(conn, extra):
                 self._adopt_config(self.build_config(conn))
         assert self._config is not None
         return self._config

@@ -1,10 +1,13 @@
-"""Reading an Airflow connection: its extras, its base URL, and the settings every service shares."""
+"""Reading an Airflow connection: its extras, its base URL, the settings every service shares, and one
+lookup shared by the waits that ask for it together."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import urllib.parse
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -38,6 +41,34 @@ def extra_read_ahead(conn: Connection, extra: Mapping[str, Any]) -> Iterator[Non
         yield
     finally:
         _read_ahead.reset(token)
+
+
+#: Connection lookups in flight, per event loop and connection id (see ``shared_lookup``).
+_lookups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def shared_lookup(conn_id: str, lookup: Callable[[], Awaitable[Any]]) -> Any:
+    """``lookup()``, shared by every caller on this event loop that asks for ``conn_id`` while it is
+    in flight. A triggerer restart brings back a thousand waits at once: they ask the secrets backend
+    (or the API server) once, not a thousand times. Nothing is kept once the lookup is done, so a
+    credential rotated since is what the next wait sees; a failed lookup fails each caller."""
+    loop = asyncio.get_running_loop()
+    pending = _lookups.setdefault(loop, {})
+    task = pending.get(conn_id)
+    if task is None:
+        # A task, not the first caller's coroutine: a caller that is cancelled cancels no one else.
+        task = pending[conn_id] = loop.create_task(lookup())  # type: ignore[arg-type]
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            if pending.get(conn_id) is finished:
+                del pending[conn_id]
+            if not finished.cancelled():
+                finished.exception()  # each caller has its own; unlogged if they all left
+
+        task.add_done_callback(done)
+    return await asyncio.shield(task)
 
 
 def base_url_from_connection(conn: Connection, default: str | None) -> str:

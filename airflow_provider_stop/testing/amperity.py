@@ -91,6 +91,9 @@ class AmperitySettings:
     terminal_stop_status: int = 200
     #: Whether a canceled run carries the "Workflow manually stopped" error object (seen once in docs).
     cancel_error: bool = True
+    #: Whether a failed run carries an error object (the spec's ``error`` is optional; the stop page's
+    #: first 200 example has one). Unconfirmed for every failure.
+    failure_error: bool = True
     #: Wire spelling of states, e.g. ``{"canceled": "stopped", "canceling": "stopping"}`` (unconfirmed).
     state_spellings: dict[str, str] = field(default_factory=dict)
     #: Whether the legacy ``{id}:stop`` form is still routed (unconfirmed).
@@ -235,7 +238,7 @@ class AmperityEmulator(Emulator, service="amperity"):
             body["task_instances"] = []
             if state == "canceled" and self.settings.cancel_error:
                 body["error"] = dict(CANCEL_ERROR)
-            elif state == "failed":
+            elif state == "failed" and self.settings.failure_error:
                 body["error"] = dict(FAILURE_ERROR)
         return body
 
