@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import time
 import urllib.parse
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -190,3 +192,46 @@ def test_async_waits_in_one_loop_share_one_client_that_keeps_no_cookies() -> Non
         return a
 
     assert asyncio.run(main()).is_closed
+
+
+def test_clients_of_several_hosts_share_one_tls_context_per_verify_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A triggerer waiting on five services built five TLS contexts (each loads the CA bundle: 30 to
+    60 ms of CPU); the hosts' clients now share one per ``verify`` setting, for as long as one uses it."""
+    import asyncio
+    import ssl
+
+    import httpx
+
+    from airflow_provider_stop.hooks import transport
+    from airflow_provider_stop.hooks.transport import _client_slots, shared_async_client
+
+    built: list[ssl.SSLContext] = []
+    create_ssl_context = httpx.create_ssl_context
+
+    def counted(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        built.append(create_ssl_context(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counted)
+
+    async def context_of(client: httpx.AsyncClient) -> ssl.SSLContext:
+        """The TLS context a new lane of ``client`` connects with (httpcore's pool holds it)."""
+        async with _client_slots[client].make_lane() as lane:
+            return lane._transport._pool._ssl_context
+
+    async def main() -> None:
+        hosts = [f"https://service{i}.example" for i in range(5)]
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(shared_async_client(True, h)) for h in hosts]
+            unverified = await stack.enter_async_context(shared_async_client(False, hosts[0]))
+            assert len({id(c) for c in clients}) == 5  # still a client (a pool) per host
+            assert len(built) == 2  # one context for verify=True, one for verify=False
+            assert {id(await context_of(c)) for c in clients} == {id(built[0])}
+            assert await context_of(unverified) is built[1]
+        assert not transport._tls_contexts[asyncio.get_running_loop()].contexts  # gone with the last client
+        async with shared_async_client(True, hosts[0]):
+            assert len(built) == 3  # the next burst reads the CA bundle again
+
+    asyncio.run(main())

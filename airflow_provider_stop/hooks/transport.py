@@ -146,7 +146,7 @@ class RatePacer:
 
 class _SharedClient:
     """One host's shared client: a *lane* (a client of one connection) for each request in flight,
-    at most ``SHARED_POOL_SIZE``, all with one TLS context (~50 ms to build).
+    at most ``SHARED_POOL_SIZE``, all with the loop's TLS context for its ``verify`` setting.
 
     Why lanes and not one pool of 16: httpcore walks its whole pool every time a request starts or
     ends, and its keep-alive check is quadratic in the pool's size
@@ -154,8 +154,10 @@ class _SharedClient:
     CPU a request in a triggerer; lanes of one connection cost 0.6 ms. A request waits for a free
     lane here, never in httpcore's queue, so a service that hangs holds up only its own host."""
 
-    def __init__(self, make_lane: Callable[[], Any]) -> None:
+    def __init__(self, make_lane: Callable[[], Any], tls_key: str) -> None:
         self.make_lane = make_lane
+        #: The TLS context's key in the loop's ``_TlsContexts`` (shared with the other hosts).
+        self.tls_key = tls_key
         #: The first lane: what hooks hold and pass around (``request_slots`` picks the lane to use).
         self.client = make_lane()
         self.lanes = [self.client]
@@ -181,8 +183,36 @@ class _SharedClient:
             await lane.aclose()
 
 
+class _TlsContexts:
+    """An event loop's TLS contexts, one per ``verify`` setting, shared by every host's client while
+    one uses it. A context loads the CA bundle (30 to 60 ms of CPU): a triggerer waiting on five
+    services builds one, not five. Dropped with its last client, so a CA bundle replaced on disk is
+    read again by the next burst of waits."""
+
+    def __init__(self) -> None:
+        self.contexts: dict[str, tuple[Any, int]] = {}
+
+    def acquire(self, verify: bool | str) -> tuple[str, Any]:
+        import httpx
+
+        key = repr(verify)
+        context, users = self.contexts.get(key) or (httpx.create_ssl_context(verify=verify), 0)
+        self.contexts[key] = (context, users + 1)
+        return key, context
+
+    def release(self, key: str) -> None:
+        context, users = self.contexts[key]
+        if users > 1:
+            self.contexts[key] = (context, users - 1)
+        else:
+            del self.contexts[key]
+
+
 #: Per event loop (weakly: a closed loop takes its clients with it), per host and TLS setting.
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SharedClient]] = (
+    weakref.WeakKeyDictionary()
+)
+_tls_contexts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _TlsContexts] = (
     weakref.WeakKeyDictionary()
 )
 #: Requests in flight per shared client (one host), each on its own lane (connection); each hook
@@ -213,12 +243,14 @@ async def shared_async_client(verify: bool | str, origin: str = "") -> AsyncIter
     key = f"{origin} {verify!r}"
     entry = clients.get(key)
     if entry is None:
-        tls = httpx.create_ssl_context(verify=verify)
+        contexts = _tls_contexts.setdefault(loop, _TlsContexts())
+        tls_key, tls = contexts.acquire(verify)
         one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         # No cookie jar: a cookie one connection's answer set must never ride along another's requests.
         no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         entry = clients[key] = _SharedClient(
-            lambda: httpx.AsyncClient(verify=tls, limits=one, follow_redirects=False, cookies=no_cookies)
+            lambda: httpx.AsyncClient(verify=tls, limits=one, follow_redirects=False, cookies=no_cookies),
+            tls_key,
         )
         _client_slots[entry.client] = entry
     entry.users += 1
@@ -228,6 +260,7 @@ async def shared_async_client(verify: bool | str, origin: str = "") -> AsyncIter
         entry.users -= 1
         if entry.users == 0 and clients.get(key) is entry:
             del clients[key]
+            _tls_contexts[loop].release(entry.tls_key)
             await entry.aclose()
 
 
@@ -337,8 +370,9 @@ class HttpTransport:
 
     @asynccontextmanager
     async def async_client(self) -> Any:
-        """The event loop's shared ``httpx.AsyncClient``: a triggerer running a thousand waits keeps
-        one connection pool (and one TLS context, which costs ~50 ms to build) instead of one each."""
+        """The event loop's shared ``httpx.AsyncClient`` for the host: a triggerer running a thousand
+        waits keeps one connection pool a host instead of one a wait, and one TLS context (30 to 60 ms
+        to build) for all hosts with the same ``verify`` setting."""
         config = await self.aconfig()
         parts = urllib.parse.urlsplit(config.base_url)
         async with shared_async_client(config.verify, f"{parts.scheme}://{parts.netloc}") as client:
