@@ -7,7 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_stop.hooks.data import TargetStatus
-from airflow_provider_stop.hooks.errors import StopProviderError, StopTimeoutError, error_class_path
+from airflow_provider_stop.hooks.errors import (
+    BatchStopError,
+    StopProviderError,
+    StopTimeoutError,
+    error_class_path,
+)
 
 
 def error_payload(exc: BaseException, redact: Any = str) -> dict[str, Any]:
@@ -45,4 +50,6 @@ def raise_from_event(event: Mapping[str, Any]) -> None:
             cls = StopProviderError
     if not (isinstance(cls, type) and issubclass(cls, StopProviderError)):
         cls = StopProviderError
+    if issubclass(cls, BatchStopError):  # which targets failed is in the message; the map stays behind
+        raise cls(message, failures={})
     raise cls(message)

@@ -4,6 +4,11 @@ request logs), with a distinctive secret per connection and the demo's targets (
 The Feldera emulator is extended with two things only a real deployment needs: it counts *effective*
 stops (a stop that started a transition, not an idempotent repeat), and it can hold a pipeline in
 ``Stopping`` or hold the answer to a stop until the driver lets go (restart scenarios).
+
+Two connections besides the five defaults carry secrets the provider must keep out of every text:
+``feldera_newline``, whose key ends in a newline (as a key read from a mounted secret file does), and
+``feldera_echo``, to a second Feldera emulator that can answer with an error quoting the request's
+headers (its ``Authorization``), query and body: a service that echoes the key.
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import importlib.util
+import json
+import re
 import secrets
 import sys
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -91,6 +99,20 @@ class E2EFelderaEmulator(FelderaEmulator):
         return response
 
 
+class EchoingFelderaEmulator(E2EFelderaEmulator):
+    """The Feldera of ``feldera_echo``. Its ``echo`` errors start with the credentials the request
+    carried, as typed and percent-encoded (as "invalid API key '…'" does), then quote the request. A
+    provider shows only the start of a service's message (about 200 characters): the headers come
+    too late to be shown, the credentials at the start do not."""
+
+    def echo_response(self, status: int, message: str) -> Response:
+        sent = re.search(r"'authorization': '([^']*)'", message)
+        if sent:
+            value = sent.group(1)
+            message = f"invalid credentials {value!r} (as sent: {urllib.parse.quote(value)}); {message}"
+        return super().echo_response(status, message)
+
+
 def load_demo(code_root: Path) -> ModuleType:
     """``scripts/demo.py`` of the tree under test: its steps say which DAG stops which targets."""
     spec = importlib.util.spec_from_file_location("e2e_demo_steps", code_root / "scripts" / "demo.py")
@@ -102,15 +124,46 @@ def load_demo(code_root: Path) -> ModuleType:
     return module
 
 
+def secret_forms(label: str, secret: str) -> dict[str, str]:
+    """Every form ``secret`` can take in a text, by name (forms that coincide share one entry): raw,
+    its stripped key and the key's token (after ``apikey:``), escaped as ``repr`` and as JSON show it (a
+    key with its newline: ``KEY\\n``) and as a JSON log line shows a ``repr`` of it, percent-encoded
+    (with and without the newline), base64, and the ``Bearer`` header value. Written out here, not
+    taken from the provider's redactor it checks."""
+    key = secret.strip()
+    candidates = [
+        ("raw", secret),
+        ("key", key),
+        ("token", key.removeprefix("apikey:")),
+        ("repr", repr(secret)[1:-1]),
+        ("JSON", json.dumps(secret)[1:-1]),
+        # A JSON log line holding an error that quoted it with repr: KEY\\n (two backslashes, then n).
+        ("repr in JSON", json.dumps(repr(secret)[1:-1])[1:-1]),
+        ("percent-encoded", urllib.parse.quote(secret, safe="")),
+        ("percent-encoded key", urllib.parse.quote(key, safe="")),
+        ("base64 key", base64.b64encode(key.encode()).decode()),
+        ("Bearer", f"Bearer {key}"),
+    ]
+    names: dict[str, list[str]] = {}
+    for what, value in candidates:
+        names.setdefault(value, []).append(what)
+    return {f"{label} {' = '.join(whats)}": value for value, whats in names.items()}
+
+
 @dataclass
 class Emulators:
-    """The five emulators, their connections and their secrets."""
+    """The five emulators, their connections and their secrets; and the hostile cases: a second Feldera
+    emulator that echoes its key back, and a Feldera key with its newline."""
 
     feldera: E2EFelderaEmulator
     dataforseo: DataForSeoEmulator
     rainforest: RainforestEmulator
     amperity: AmperityEmulator
     datasift: DataSiftEmulator
+    #: A second Feldera (its own key) for ``feldera_echo``; ``e2e.run`` makes it echo requests.
+    feldera_echo: EchoingFelderaEmulator
+    #: ``feldera_newline``'s password: a Feldera key as read from a file, its newline kept.
+    newline_key: str
     extra_secrets: list[str] = field(default_factory=list)
 
     @classmethod
@@ -124,20 +177,30 @@ class Emulators:
             rainforest=RainforestEmulator(api_key=secret("rainforest")),
             amperity=AmperityEmulator(client_secret=secret("amperity")),
             datasift=DataSiftEmulator(api_key=secret("datasift")),
+            feldera_echo=EchoingFelderaEmulator(api_key=f"apikey:{secret('felderaecho')}"),
+            newline_key=f"apikey:{secret('felderanewline')}\n",
         )
-        for emulator in emulators.all().values():
+        for emulator in [*emulators.all().values(), emulators.feldera_echo]:
             emulator.start()
         return emulators
 
     def all(self) -> dict[str, Emulator]:
+        """The five services' emulators (the echoing one is not among them)."""
         return {svc.name: getattr(self, svc.name) for svc in services.provided()}
 
     def stop(self) -> None:
-        for emulator in self.all().values():
+        for emulator in [*self.all().values(), self.feldera_echo]:
             emulator.stop()
 
+    def hostile_connections(self) -> dict[str, dict[str, Any]]:
+        """``feldera_newline`` (the main Feldera emulator, a key with its newline: refused when read) and
+        ``feldera_echo`` (the echoing emulator, with its own valid key)."""
+        newline = {**self.feldera.connection(), "password": self.newline_key}
+        return {"feldera_newline": newline, "feldera_echo": self.feldera_echo.connection()}
+
     def connections(self) -> dict[str, dict[str, Any]]:
-        return {f"{service}_default": emu.connection() for service, emu in self.all().items()}
+        found = {f"{service}_default": emu.connection() for service, emu in self.all().items()}
+        return {**found, **self.hostile_connections()}
 
     def set_stop_seconds(self, seconds: float) -> None:
         """How long every service takes from a stop to its stopped state."""
@@ -156,9 +219,11 @@ class Emulators:
         return self.all()[service].target_state(target)
 
     def secrets(self) -> dict[str, str]:
-        """Every secret a connection carries, in each form it travels (raw, Basic header, tokens)."""
+        """Every secret a connection carries, in each form it travels (raw, Basic header, tokens); for the
+        hostile connections, every form ``secret_forms`` names."""
         found: dict[str, str] = {}
-        for service, conn in self.connections().items():
+        defaults = {f"{service}_default": emu.connection() for service, emu in self.all().items()}
+        for service, conn in defaults.items():
             password = str(conn.get("password") or "")
             if password:
                 found[f"{service} password"] = password
@@ -170,4 +235,6 @@ class Emulators:
                 found[f"{service} Basic"] = base64.b64encode(pair.encode()).decode()
         for i, token in enumerate(self.amperity.tokens):
             found[f"amperity OAuth token {i}"] = token
+        for conn_id, conn in self.hostile_connections().items():
+            found.update(secret_forms(conn_id, str(conn["password"])))
         return found

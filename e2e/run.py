@@ -9,7 +9,9 @@ dag-processor and triggerer as separate processes; LocalExecutor; sqlite; connec
 2. issue 13's fast-stop DAG, ``--runs`` times: no run lost to Airflow's deferral race;
 3. restarts: the triggerer SIGKILLed mid-wait, the worker killed between stop and deferral, the
    api-server restarted while triggers poll;
-4. secrets: no connection secret in any log, component output, rendered field, XCom or REST log;
+4. secrets: a Feldera key with its newline (``feldera_newline``) is refused, naming the field; a
+   service that echoes the key (``feldera_echo``) fails both a task in place and a deferred one with
+   its error; then no connection secret in any log, component output, rendered field, XCom or REST log;
 5. the connection forms (``e2e/forms.py``, when present).
 
 Prints ``e2e: N passed, M failed`` last and exits non-zero on any failure. Component output and logs
@@ -187,8 +189,9 @@ class E2E:
         if not where.startswith(str(self.code_root) + "/"):
             raise Failed(f"the components import airflow_provider_stop from {where}, not {self.code_root}")
         # One `airflow connections add` per connection, side by side (each is a CLI start-up).
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            added = [pool.submit(self.dep.add_connection, c, v) for c, v in self.emu.connections().items()]
+        connections = self.emu.connections()
+        with ThreadPoolExecutor(max_workers=len(connections) + 1) as pool:
+            added = [pool.submit(self.dep.add_connection, c, v) for c, v in connections.items()]
             deferrable = pool.submit(self.dep.deferrable_tasks)
             for future in added:
                 future.result()
@@ -524,6 +527,107 @@ class E2E:
                     self.emu.feldera.release(pipeline)
 
     # ---- 4. secrets ------------------------------------------------------------------------
+    def hostile_secrets(self) -> None:
+        """A key with its newline is refused when the connection is read (the task fails, its log names
+        the password field); a service that echoes the key fails a task in place and a deferred one
+        (the error from the triggerer) with its error, and their logs hold no form of the key."""
+        started = time.monotonic()
+        echo = self.emu.feldera_echo
+        in_place, deferred = "echo_in_place", "echo_deferred"
+        for pipeline in (in_place, deferred):
+            echo.add_pipeline(pipeline)
+        echo.hold_stopping.add(deferred)  # the worker's wait before deferring sees it Stopping
+        # Every request for in_place's pipeline echoes; deferred's status reads echo once it is deferred.
+        echo.inject("echo", status=400, path=f"/v0/pipelines/{in_place}*", times=10**9)
+        runs = {}
+        for dag_id in ("e2e_newline_key", "e2e_echo_key"):
+            self.unpause(dag_id)
+            runs[dag_id] = self.trigger(dag_id, {"in_place": in_place, "deferred": deferred})
+        echo_run = runs["e2e_echo_key"]
+        try:
+            ti = self.dep.wait_ti_state(
+                "e2e_echo_key", echo_run, "deferred", {"deferred", "failed", "success", "up_for_retry"}, 90
+            )
+            require(
+                ti["state"] == "deferred",
+                f"the deferred task ended {ti['state']} before deferring\n"
+                + self.where("e2e_echo_key", echo_run),
+            )
+            get_echo = echo.inject("echo", status=400, method="GET", times=10**9)
+            states = {
+                dag_id: self.dep.wait_run(dag_id, run_id, RUN_TIMEOUT) for dag_id, run_id in runs.items()
+            }
+        finally:
+            echo.release(deferred)
+        echoed = 10**9 - get_echo.times
+        logs: dict[str, str] = {}
+        for dag_id, run_id in runs.items():
+            require(
+                states[dag_id] == "failed", f"{dag_id} ended {states[dag_id]}\n{self.where(dag_id, run_id)}"
+            )
+            for ti in self.dep.task_instances(dag_id, run_id):
+                task = f"{dag_id}.{ti['task_id']}"
+                require(
+                    ti["state"] == "failed" and ti["try_number"] == 1,
+                    f"{task} is {ti['state']} (try {ti['try_number']}), expected failed (try 1)\n"
+                    + self.where(dag_id, run_id),
+                )
+                logs[task] = self.dep.task_log(dag_id, run_id, ti["task_id"], 1)
+        require(len(logs) == 3, f"expected 3 tasks, found {sorted(logs)}")
+        newline_log = logs["e2e_newline_key.stop_pipeline"]
+        require(
+            "feldera_newline" in newline_log
+            and re.search(
+                r"the password field has (a control character|surrounding white space)", newline_log
+            ),
+            "e2e_newline_key's log does not say that feldera_newline's password field has a control "
+            f"character or white space:\n{newline_log[-3000:]}",
+        )
+        sent = [r for r in self.emu.feldera.requests if self.emu.newline_key.strip() in str(r.headers)]
+        require(not sent, f"the key with its newline went on the wire: {[r.path for r in sent]}")
+        for task in ("in_place", "deferred"):
+            log = logs[f"e2e_echo_key.{task}"]
+            # The service's error, shown as far as the credentials it quotes (hidden: "***").
+            require(
+                re.search(r"HTTP 400 Echo: invalid credentials '[^']*\*\*\*", log),
+                f"e2e_echo_key.{task}'s log does not show the service's HTTP 400 quoting the credentials "
+                f"(masked):\n{log[-3000:]}",
+            )
+        self.deferred_for_real("e2e_echo_key", echo_run, "deferred")
+        trigger_log = "\n".join(
+            p.read_text(errors="replace")
+            for p in self.dep.trigger_log_files("e2e_echo_key", echo_run, "deferred")
+        )
+        require(
+            "HTTP 400" in trigger_log, f"the trigger's log does not show the HTTP 400:\n{trigger_log[-3000:]}"
+        )
+        key = f"Bearer {echo.settings.api_key}"
+        for pipeline, method in ((in_place, None), (deferred, "GET")):
+            asked = [
+                r
+                for r in echo.requests
+                if r.path.startswith(f"/v0/pipelines/{pipeline}") and (method is None or r.method == method)
+            ]
+            require(
+                any(r.headers.get("authorization") == key for r in asked),
+                f"no request for {pipeline} carried the echo key: the echo never had it to quote",
+            )
+        require(echoed >= 1, "the triggerer's status reads were never answered with the echo")
+        forms = {
+            n: v for n, v in self.emu.secrets().items() if n.startswith(("feldera_newline", "feldera_echo"))
+        }
+        leaks = [f"{task}: {name}" for task, log in logs.items() for name, v in forms.items() if v in log]
+        require(not leaks, "a form of the hostile keys in the task logs:\n" + "\n".join(leaks))
+        summary = (
+            f"hostile keys: feldera_newline refused when read (password field named, 0 requests sent); "
+            f"feldera_echo: in_place and deferred failed with HTTP 400 ({echoed} echoed status read(s) in "
+            f"the triggerer), 0 of {len(forms)} key forms in their logs, {time.monotonic() - started:.0f}s"
+        )
+        print(f"  {summary}")
+        # The logs as the UI shows them, for a reader (checked above: no form of the keys in them).
+        shown = [f"==== {task} (REST log, try 1)\n{log}" for task, log in logs.items()]
+        (OUT / "hostile_keys.txt").write_text(summary + "\n\n" + "\n\n".join(shown) + "\n")
+
     def secrets(self) -> None:
         """No secret in any file the deployment wrote, nor in the REST answers for the runs."""
         forms = self.emu.secrets()
@@ -534,6 +638,24 @@ class E2E:
 
         probe = "x " + next(iter(forms.values())) + " y"
         require(hits(probe), "the scanner does not find a secret in a text that holds one")
+        # What the provider printed before it refused such keys and redacted every form: an HTTP
+        # library's refusal of the header quoting it with repr, and the echoed header in a JSON log line.
+        newline, echoed = self.emu.newline_key, self.emu.feldera_echo.settings.api_key
+        refused = f"Invalid header value: {f'Bearer {newline}'!r}"
+        for text, wanted in (
+            (refused, "feldera_newline repr"),
+            (json.dumps({"event": "Task failed", "exc_value": refused}), "feldera_newline repr in JSON"),
+            (
+                json.dumps({"event": f"HTTP 400: headers={{'authorization': 'Bearer {echoed}'}}"}),
+                "feldera_echo Bearer",
+            ),
+        ):
+            found = hits(text)
+            require(
+                any(name.startswith(wanted) for name in found),
+                f"the scanner does not find the {wanted!r} form where the provider used to print it "
+                f"(found {found})",
+            )
         used = [
             s
             for s in ("feldera", "dataforseo", "rainforest", "amperity", "datasift")
@@ -615,6 +737,10 @@ class E2E:
                 self.deadline_alert,
             )
         if "secrets" in phases:
+            self.suite.check(
+                "secrets: a key with its newline refused, an echoed key in no log (in place, deferred)",
+                self.hostile_secrets,
+            )
             self.suite.check("secrets: in no log, output, rendered field, XCom, REST log", self.secrets)
         self.suite.check("components still alive", self.dep.check_alive)
 

@@ -270,6 +270,7 @@ FAMILIES = {
     "tests/test_restarts.py": "restart scenarios",
     "tests/test_bad_input.py": "bad-input cases",
     "tests/test_secret_sweep.py": "secret checks",
+    "tests/test_hostile_servers.py": "hostile-server cases",
 }
 _family_results: dict[str, dict[str, int]] = {}
 

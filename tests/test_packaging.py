@@ -1,11 +1,25 @@
-"""Airflow discovers the provider; DAG files importing our operators pay for no HTTP or emulator code."""
+"""Airflow discovers the provider; DAG files importing our operators pay for no HTTP or emulator code;
+the sdist and wheel carry the Apache license and the security floors."""
 
 from __future__ import annotations
 
+import dataclasses
+import email
+import email.message
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from airflow_provider_stop.get_provider_info import SERVICES, get_provider_info
 from airflow_provider_stop.services import provided
@@ -157,3 +171,144 @@ def test_every_optional_dropdown_labels_its_empty_choice() -> None:
             if None in schema.get("enum", []):
                 label = schema.get("values_display", {}).get("null", "")
                 assert label.startswith("default"), (conn["connection-type"], name)
+
+
+# ---- the built distributions: the license and the security floors --------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+#: sha256 of the Apache License 2.0 exactly as the ASF publishes it (LICENSE-2.0.txt, md5
+#: 3b83ef96387f14655fc854ddc3c6bd57): the text the SPDX id ``Apache-2.0`` names, untouched.
+APACHE_2_0_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+#: (distribution, extra or None, last vulnerable release, first fixed release, advisory).
+SECURITY_FLOORS = [
+    ("requests", None, "2.32.3", "2.32.4", "CVE-2024-47081: .netrc credentials sent to the wrong host"),
+    ("starlette", "testing", "0.39.2", "0.40.0", "CVE-2024-47874: multipart/form-data DoS"),
+    ("python-multipart", "testing", "0.0.17", "0.0.18", "CVE-2024-53981: multipart boundary DoS"),
+]
+
+
+@dataclasses.dataclass
+class Built:
+    wheel: Path
+    sdist: Path
+    #: The setuptools the distributions were built with: the lowest that ``[build-system]`` allows.
+    setuptools: str
+
+
+def _uv() -> str:
+    uv = shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if uv is None:
+        pytest.skip("uv is needed to build the distributions (scripts/bootstrap.sh installs it into .venv)")
+    return uv
+
+
+def _pyproject() -> dict[str, Any]:
+    import tomllib  # Python 3.11+: the checkout's suite runs on 3.11 (the matrix skips these tests)
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _build_requires() -> list[str]:
+    return list(_pyproject()["build-system"]["requires"])
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The sdist, then the wheel from it (as ``python -m build`` does), with the **lowest**
+    setuptools ``[build-system] requires`` allows, so a floor too old to build the project fails here."""
+    if not (ROOT / "airflow_provider_stop").is_dir():
+        pytest.skip("not a source checkout (the matrix runs a copy of the tests next to the installed wheel)")
+    uv = _uv()
+    out = tmp_path_factory.mktemp("dist")
+    lowest = subprocess.run(
+        [uv, "pip", "compile", "-", "--resolution", "lowest", "--no-header", "--no-annotate", "--quiet"],
+        input="\n".join(_build_requires()),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    setuptools = next(line for line in lowest.splitlines() if line.startswith("setuptools=="))
+    (out / "build-constraints.txt").write_text(setuptools + "\n")
+    dist = out / "dist"
+    result = subprocess.run(
+        [uv, "build", "--out-dir", str(dist), "--build-constraint",
+         str(out / "build-constraints.txt"), str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"uv build with {setuptools} failed:\n{result.stderr[-3000:]}"
+    return Built(
+        wheel=next(dist.glob("*.whl")),
+        sdist=next(dist.glob("*.tar.gz")),
+        setuptools=setuptools.removeprefix("setuptools=="),
+    )
+
+
+def _wheel_member(built: Built, suffix: str) -> str:
+    with zipfile.ZipFile(built.wheel) as whl:
+        (name,) = [n for n in whl.namelist() if n.endswith(suffix) and ".dist-info/" in n]
+        return whl.read(name).decode()
+
+
+def _sdist_member(built: Built, path: str) -> str:
+    with tarfile.open(built.sdist) as sdist:
+        top = sdist.getnames()[0].split("/")[0]
+        member = sdist.extractfile(f"{top}/{path}")
+        assert member is not None, path
+        return member.read().decode()
+
+
+def _metadata(built: Built) -> dict[str, email.message.Message]:
+    return {
+        "wheel METADATA": email.message_from_string(_wheel_member(built, ".dist-info/METADATA")),
+        "sdist PKG-INFO": email.message_from_string(_sdist_member(built, "PKG-INFO")),
+    }
+
+
+def test_build_system_floor_is_a_setuptools_that_builds_the_spdx_license(built: Built) -> None:
+    """``license = "Apache-2.0"`` (a PEP 639 SPDX expression) and ``license-files`` need setuptools 77;
+    the fixture built with the lowest setuptools the floor lets in, and it is 77 or newer."""
+    (setuptools,) = [Requirement(r) for r in _build_requires() if Requirement(r).name == "setuptools"]
+    assert str(setuptools.specifier) == ">=77"
+    assert Version(built.setuptools) >= Version("77")
+    assert f"Generator: setuptools ({built.setuptools})" in _wheel_member(built, ".dist-info/WHEEL")
+
+
+def test_wheel_and_sdist_ship_the_verbatim_apache_license(built: Built) -> None:
+    assert _pyproject()["project"]["license-files"] == ["LICENSE"]
+    shipped = {
+        "LICENSE": (ROOT / "LICENSE").read_text(),
+        "wheel": _wheel_member(built, ".dist-info/licenses/LICENSE"),
+        "sdist": _sdist_member(built, "LICENSE"),
+    }
+    for where, text in shipped.items():
+        assert " ".join(text.split()[:6]) == "Apache License Version 2.0, January 2004", where
+        assert hashlib.sha256(text.encode()).hexdigest() == APACHE_2_0_SHA256, where
+
+
+def test_metadata_declares_the_spdx_license(built: Built) -> None:
+    for where, meta in _metadata(built).items():
+        assert meta["License-Expression"] == "Apache-2.0", where
+        assert meta.get_all("License-File") == ["LICENSE"], where
+        assert meta["License"] is None, where  # the legacy free-text field is not written next to it
+
+
+def _only_with(req: Requirement, extra: str | None) -> bool:
+    """Whether ``req`` is required exactly with ``extra`` (``None``: always)."""
+    if extra is None:
+        return req.marker is None
+    return req.marker is not None and req.marker.evaluate({"extra": extra}) and not req.marker.evaluate()
+
+
+@pytest.mark.parametrize(("name", "extra", "vulnerable", "fixed", "advisory"), SECURITY_FLOORS)
+def test_metadata_floors_exclude_the_vulnerable_releases(
+    built: Built, name: str, extra: str | None, vulnerable: str, fixed: str, advisory: str
+) -> None:
+    for where, meta in _metadata(built).items():
+        (req,) = [
+            r
+            for r in map(Requirement, meta.get_all("Requires-Dist") or [])
+            if r.name == name and _only_with(r, extra)
+        ]
+        assert not req.specifier.contains(vulnerable), f"{where}: {req} lets in {vulnerable} ({advisory})"
+        assert req.specifier.contains(fixed), f"{where}: {req} shuts out the fixed {fixed}"

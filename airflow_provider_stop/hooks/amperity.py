@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import math
 import re
 import threading
@@ -43,6 +44,8 @@ from airflow_provider_stop.hooks.base import (
     rate_from_extra,
     verify_from_extra,
 )
+from airflow_provider_stop.hooks.redaction import url_without_userinfo
+from airflow_provider_stop.hooks.validation import answer_id, ascii_int, clip, optional_text, shown
 
 if TYPE_CHECKING:
     import httpx
@@ -82,6 +85,8 @@ DEFAULT_LOOKBACK_SECONDS = 7 * 24 * 3600.0
 #: At most a year: the list is read page by page, every run in the window is classified locally.
 MAX_LOOKBACK_SECONDS = 366 * 24 * 3600.0
 MAX_LIST_PAGES = 10_000
+#: A token is fetched anew at least daily, whatever lifetime the endpoint claims.
+MAX_TOKEN_SECONDS = 24 * 3600.0
 #: Runs a list page asks for (``limit``; the spec gives no maximum, the docs' examples use 100).
 LIST_PAGE_SIZE = 100
 
@@ -95,6 +100,19 @@ _async_token_locks: weakref.WeakKeyDictionary[
 
 def _json(response: ApiResponse) -> Any:
     return response.json()
+
+
+def oauth_error(response: ApiResponse) -> str:
+    """``: error: description`` from an OAuth error body (RFC 6749 5.2), nothing else of it."""
+    try:
+        body = json.loads(response.text)
+    except ValueError:
+        return ""
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return ""
+    described = body.get("error_description")
+    text = body["error"] + (f": {described}" if isinstance(described, str) else "")
+    return f": {clip(text)}"
 
 
 def normalize_state(state: str) -> str:
@@ -212,8 +230,11 @@ class AmperityHook(StopServiceHook, service="amperity"):
                 raise InvalidInputError(f"{where} needs the OAuth client id in its login field")
             token_url = str(extra.get("token_url") or default_token_url(base_url, tenant))
             parsed = urllib.parse.urlsplit(token_url)
-            if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.username:
-                raise InvalidInputError(f"{where}: token_url must be an http(s) URL, got {token_url!r}")
+            if parsed.scheme not in ("http", "https") or not parsed.hostname or "@" in parsed.netloc:
+                raise InvalidInputError(
+                    f"{where}: token_url must be an http(s) URL without user info, got "
+                    f"{url_without_userinfo(token_url)!r}"
+                )
             settings |= {"token_url": token_url, "client_id": conn.login, "client_secret": conn.password}
         return ClientConfig(
             base_url=base_url,
@@ -222,6 +243,10 @@ class AmperityHook(StopServiceHook, service="amperity"):
             secrets=(conn.password, f"Bearer {conn.password}"),
             settings=settings,
         )
+
+    def credential_urls(self, config: ClientConfig) -> tuple[str, ...]:
+        token_url = config.settings.get("token_url")
+        return (token_url,) if isinstance(token_url, str) else ()
 
     # ---- OAuth client credentials ----------------------------------------------------------
     def _token_key(self) -> tuple[str, ...]:
@@ -245,13 +270,24 @@ class AmperityHook(StopServiceHook, service="amperity"):
         )
 
     def _parse_token(self, response: ApiResponse) -> tuple[str, float]:
-        body = response.json()
+        # The answer holds a credential: no part of it is ever quoted in an error.
+        try:
+            body = json.loads(response.text)
+        except ValueError:
+            body = None
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
-            raise MalformedResponseError("Amperity: the token endpoint answered without an access_token")
+            raise MalformedResponseError(
+                f"Amperity: the token endpoint answered HTTP {response.status_code} without a JSON "
+                "access_token (its body is not shown: it may hold a credential)"
+            )
         self.redact.add(token)
-        expires_in = body.get("expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else 3600.0
+        expires_in = body.get("expires_in") if isinstance(body, dict) else None
+        lifetime = (
+            min(float(expires_in), MAX_TOKEN_SECONDS)
+            if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0
+            else 3600.0
+        )
         # Refresh shortly before expiry: a tenth of the lifetime, at most a minute.
         return token, time.time() + lifetime - min(60.0, lifetime / 10)
 
@@ -308,19 +344,18 @@ class AmperityHook(StopServiceHook, service="amperity"):
         if isinstance(body, dict):
             # {"status": 404, "message": ...}; OAuth errors are {"error": ..., "error_description": ...}.
             if body.get("error_description"):
-                message = f"{body.get('error')}: {body['error_description']}"
+                message = f"{clip(body.get('error'))}: {clip(body['error_description'])}"
             if body.get("request_id"):
-                message += f" (request_id {body['request_id']})"
+                message += f" (request_id {clip(body['request_id'], 80)})"
         return message, code
 
     def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None:
         if not request.authenticate and response.status_code in (400, 401, 403):
-            message, _ = self.error_details(response)
             raise AuthenticationError(
                 self.redact(
                     f"Amperity: the token endpoint refused the client credentials (HTTP "
-                    f"{response.status_code}: {message}). Check the client id and secret of connection "
-                    f"{self.conn_id!r}."
+                    f"{response.status_code}{oauth_error(response)}). Check the client id and secret of "
+                    f"connection {self.conn_id!r}."
                 ),
                 status_code=response.status_code,
             )
@@ -341,10 +376,19 @@ class AmperityHook(StopServiceHook, service="amperity"):
         self, target_id: str, response: ApiResponse, options: Mapping[str, Any]
     ) -> StopAck:
         body = response.json()  # unreadable: the base keeps the stop as sent, and the wait decides
-        state = body.get("state") if isinstance(body, dict) else None
-        if isinstance(state, str) and normalize_state(state) in FINISHED_STATES:
+        if not isinstance(body, dict):
+            raise MalformedResponseError(f"Amperity: the stop answer is not an object: {shown(body)}")
+        state = body.get("state")
+        if state is None:
+            return StopAck(target_id, message="stop accepted")
+        if not isinstance(state, str):
+            raise MalformedResponseError(
+                f"Amperity: the stop answer's state must be a string: {shown(state)}"
+            )
+        state = clip(state)
+        if normalize_state(state) in FINISHED_STATES:
             return StopAck(target_id, accepted=False, already_stopped=True, message=f"run already {state}")
-        return StopAck(target_id, message=f"state {state}" if isinstance(state, str) else "stop accepted")
+        return StopAck(target_id, message=f"state {state}")
 
     def build_status_request(self, target_id: str) -> ApiRequest:
         # verbose: the only view with the error object ("Workflow manually stopped").
@@ -356,15 +400,24 @@ class AmperityHook(StopServiceHook, service="amperity"):
     def _status(self, target_id: str, run: Mapping[str, Any]) -> TargetStatus:
         state = run.get("state")
         if not isinstance(state, str) or not state.strip():
-            raise MalformedResponseError(f"Amperity: workflow run {target_id!r} has no state")
+            raise MalformedResponseError(
+                f"Amperity: workflow run {target_id!r} has no state (a string), got {shown(state)}"
+            )
+        state = clip(state)
         normal = normalize_state(state)
         if normal not in RUNNING_STATES | CANCELED_STATES | FINISHED_STATES:
             self.warn_unknown_state(target_id, "state", state)
         details = {k: run[k] for k in ("name", "type", "created_at", "ended_at") if k in run}
         error = run.get("error")
         if isinstance(error, dict):
-            details["error"] = error.get("message")
-            details["error_type"] = error.get("type")
+            details["error"] = None if error.get("message") is None else clip(error["message"])
+            details["error_type"] = None if error.get("type") is None else clip(error["type"])
+        elif isinstance(error, str):
+            details["error"] = clip(error)
+        elif error is not None:
+            raise MalformedResponseError(
+                f"Amperity: workflow run {target_id!r}: error must be an object, got {shown(error)}"
+            )
         details["canceled"] = normal in CANCELED_STATES
         return TargetStatus(target_id, state, normal in CANCELED_STATES | FINISHED_STATES, None, details)
 
@@ -396,20 +449,27 @@ class AmperityHook(StopServiceHook, service="amperity"):
             params = self.list_params(token, now, with_total=walk.for_status and token is None)
             body = yield ApiRequest("GET", "/workflow/runs", params=params), _json
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise MalformedResponseError("Amperity: the workflow run list has no data")
-            runs = [r for r in body["data"] if isinstance(r, dict) and isinstance(r.get("id"), str)]
-            seen += len(body["data"])
-            if isinstance(body.get("total"), int) and not isinstance(body["total"], bool):
-                total = body["total"]
-            following = body.get("next_token")
+                raise MalformedResponseError("Amperity: the workflow run list has no data (a list)")
+            statuses = [self._listed(i, r) for i, r in enumerate(body["data"])]
+            seen += len(statuses)
+            if body.get("total") is not None:
+                total = ascii_int(body["total"], "Amperity: the run list's total", maximum=10**9)
+            following = optional_text(body.get("next_token"), "Amperity: the run list's next_token")
             left = None if total is None else math.ceil(max(0, total - seen) / LIST_PAGE_SIZE)
-            walk.add([self._status(r["id"], r) for r in runs], pages_left=left if following else 0)
+            walk.add(statuses, pages_left=left if following else 0)
             if not following:
                 return
             if following == token:
                 raise MalformedResponseError("Amperity: the run list returned the same next_token twice")
-            token = str(following)
+            token = following
         raise MalformedResponseError(f"Amperity: the run list has more than {MAX_LIST_PAGES} pages")
+
+    def _listed(self, index: int, run: Any) -> TargetStatus:
+        if not isinstance(run, dict):
+            raise MalformedResponseError(
+                f"Amperity: the run list's data[{index}] is not an object: {shown(run)}"
+            )
+        return self._status(answer_id(run.get("id"), f"Amperity: the run list's data[{index}].id"), run)
 
     def use_listed_status(self, status: TargetStatus) -> bool:
         """The documents' list items have no error object (only ``view=verbose`` shows it). A run the

@@ -13,6 +13,7 @@ Nothing heavy is imported at module level.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import fnmatch
 import json
 import logging
@@ -24,13 +25,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow_provider_stop._compat import BaseHook
+from airflow_provider_stop.hooks import bounds
 from airflow_provider_stop.hooks.connection import (
     base_url_from_connection,
+    check_credentials,
     connection_extra,
     extra_read_ahead,
     rate_from_extra,
     shared_lookup,
     verify_from_extra,
+    warn_if_insecure,
 )
 from airflow_provider_stop.hooks.data import (
     ApiRequest,
@@ -51,6 +55,8 @@ from airflow_provider_stop.hooks.errors import (
     PermanentBatchStopError,
     PermanentStopError,
     RateLimitedError,
+    RequestDeadlineError,
+    ResponseTooLargeError,
     ServiceUnavailableError,
     StopFailedError,
     StopProviderError,
@@ -63,6 +69,7 @@ from airflow_provider_stop.hooks.errors import (
     _rebuild_error,
     batch_error,
 )
+from airflow_provider_stop.hooks.redaction import credential_values, url_without_userinfo
 from airflow_provider_stop.hooks.transport import (
     REDACTED,
     SHARED_POOL_SIZE,
@@ -87,6 +94,7 @@ from airflow_provider_stop.hooks.validation import (
     _CONTROL_CHARS,
     MAX_TARGET_ID_LENGTH,
     RENDERED_NONE,
+    clip,
     normalize_target_ids,
     validate_positive_number,
     validate_target_id,
@@ -124,6 +132,8 @@ __all__ = [
     "RateLimitedError",
     "RatePacer",
     "Redactor",
+    "RequestDeadlineError",
+    "ResponseTooLargeError",
     "RetrySettings",
     "ServiceUnavailableError",
     "StopAck",
@@ -175,6 +185,9 @@ ListPager = Generator[tuple[ApiRequest, Callable[[ApiResponse], Any]], Any, None
 _list_pages_seen: dict[tuple[str, ...], tuple[int, float]] = {}
 #: A remembered length older than this is forgotten: a list that was long once is tried again.
 LIST_SIZE_TTL = 600.0
+#: The most pages and targets one list read takes (a service that pages on forever is malformed).
+MAX_LIST_PAGES = 10_000
+MAX_LIST_ITEMS = 1_000_000
 
 
 def forget_list_sizes() -> None:
@@ -273,6 +286,8 @@ class StopServiceHook(HttpTransport, BaseHook):
     #: Most list pages one status read may take (None: the list's own length): a service whose list
     #: is more tightly limited than its reads by id bounds it; the ids not yet shown are read by id.
     max_status_list_pages: ClassVar[int | None] = None
+    #: Extras of the connection that hold credentials (checked like the login and password).
+    credential_extras: ClassVar[tuple[str, ...]] = ()
     #: Set by the trigger while its wait reads through a shared status board (``triggers.board``).
     status_board: StatusBoard | None = None
 
@@ -299,13 +314,25 @@ class StopServiceHook(HttpTransport, BaseHook):
         retry_min_wait: float = 1.0,
         retry_max_wait: float = 60.0,
         retry_max_elapsed: float = 300.0,
+        max_response_bytes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.conn_id = conn_id or self.default_conn_name
         if not isinstance(self.conn_id, str) or not self.conn_id.strip():
             raise InvalidInputError(f"{self.conn_name_attr} must be a non-empty string, got {conn_id!r}")
+        #: The whole request's deadline in seconds (connect, send, headers and body), not a socket read's.
         self.timeout = validate_positive_number(timeout, "timeout") or 30.0
+        if max_response_bytes is not None and (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise InvalidInputError(
+                f"max_response_bytes must be a positive whole number, got {max_response_bytes!r}"
+            )
+        #: The largest answer read; past it the provider's ``ResponseTooLargeError``.
+        self.max_response_bytes = max_response_bytes or bounds.max_response_bytes()
         self.retry = RetrySettings(max_attempts, retry_min_wait, retry_max_wait, retry_max_elapsed)
         self._config: ClientConfig | None = None
         self._config_lock = threading.Lock()
@@ -362,7 +389,7 @@ class StopServiceHook(HttpTransport, BaseHook):
             text = response.text.strip()
             if text.startswith("<") or not text:
                 return f"HTTP {response.status_code} (non-JSON body)", None
-            return text[:300], None
+            return clip(text, 300), None
         if isinstance(body, dict):
             message = (
                 body.get("message")
@@ -371,22 +398,25 @@ class StopServiceHook(HttpTransport, BaseHook):
                 or json.dumps(body)[:300]
             )
             code = body.get("error_code") or body.get("code") or body.get("status_code")
-            return str(message), str(code) if code is not None else None
-        return str(body)[:300], None
+            return clip(str(message), 300), clip(str(code), 60) if code is not None else None
+        return clip(str(body), 300), None
 
     def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None:
         """Map an HTTP status to a named error. 2xx returns; everything else raises."""
         status = response.status_code
         if 200 <= status < 300:
             return
-        message, code = self.error_details(response)
+        # A credential request's answer may hold the credential itself: its body is never quoted.
+        message, code = (
+            self.error_details(response) if request.authenticate else ("(a credential request's body)", None)
+        )
         what = f"{request.method} {self.describe(request)}"
         kwargs: dict[str, Any] = {"target_id": request.target_id, "status_code": status, "error_code": code}
         text = self.redact(
             f"{self.hook_name}: {what} -> HTTP {status}" + (f" {code}" if code else "") + f": {message}"
         )
         if 300 <= status < 400:
-            location = self.redact(response.header("location") or "?")
+            location = self.redact(clip(response.header("location") or "?"))
             raise StopRejectedError(
                 f"{text}. The service redirected to {location}; redirects are not followed so that "
                 "credentials never leave the configured host. Point the connection at the final URL.",
@@ -438,11 +468,29 @@ class StopServiceHook(HttpTransport, BaseHook):
         return self.redact(prefix + request.path)
 
     # ---- connection ------------------------------------------------------------------------
+    def _read_connection(self, conn: Connection) -> ClientConfig:
+        """Check the connection's credentials (before any is used), then build and adopt the config."""
+        check_credentials(conn, self.credential_extras)
+        return self._adopt_config(self.build_config(conn))
+
     def _adopt_config(self, config: ClientConfig) -> ClientConfig:
-        self.redact = Redactor(config.secrets)
+        """Use ``config``, hiding every credential it sends in every form."""
+        self.redact = Redactor(
+            [*config.secrets, *credential_values(config.headers.items()), *self._secret_params(config)]
+        )
         self.redact.register_with_airflow()
+        warn_if_insecure(self.conn_id, config, self.credential_urls(config))
         self._config = config
         return config
+
+    @staticmethod
+    def _secret_params(config: ClientConfig) -> list[str]:
+        """Query parameters that carry a key (Rainforest's ``api_key``)."""
+        return [v for k, v in config.params.items() if "key" in k.lower() or "token" in k.lower()]
+
+    def credential_urls(self, config: ClientConfig) -> tuple[str, ...]:
+        """Other URLs the hook sends credentials to (an OAuth token endpoint), for the plain-http check."""
+        return ()
 
     @property
     def config(self) -> ClientConfig:
@@ -451,7 +499,7 @@ class StopServiceHook(HttpTransport, BaseHook):
             # task-to-supervisor channel (get_connection, mask_secret) is not safe to use from threads.
             with self._config_lock:
                 if self._config is None:
-                    self._adopt_config(self.build_config(self.get_connection(self.conn_id)))
+                    self._read_connection(self.get_connection(self.conn_id))
         assert self._config is not None
         return self._config
 
@@ -467,7 +515,7 @@ class StopServiceHook(HttpTransport, BaseHook):
 
             conn, extra = await shared_lookup(self.conn_id, lookup)
             with extra_read_ahead(conn, extra):
-                self._adopt_config(self.build_config(conn))
+                self._read_connection(conn)
         assert self._config is not None
         return self._config
 
@@ -565,10 +613,12 @@ class StopServiceHook(HttpTransport, BaseHook):
         """A 2xx stop answer that cannot be read still means the stop was sent: never send it again;
         the wait tells whether it took."""
         try:
-            return self.parse_stop_response(target_id, response, options)
+            return self.redact.value(self.parse_stop_response(target_id, response, options))
         except MalformedResponseError as exc:
             return StopAck(
-                target_id, message=f"stop sent; its answer was unreadable ({exc})", options=dict(options)
+                target_id,
+                message=self.redact(f"stop sent; its answer was unreadable ({exc})"),
+                options=dict(options),
             )
 
     # ---- batch stop calls (services with stop_batch_size) ----------------------------------
@@ -584,8 +634,12 @@ class StopServiceHook(HttpTransport, BaseHook):
     ) -> dict[str, StopAck | StopProviderError]:
         try:
             results = self.parse_batch_stop_response(chunk, response, options)
+            results = {
+                t: self.redact.error(r) if isinstance(r, StopProviderError) else self.redact.value(r)
+                for t, r in results.items()
+            }
         except MalformedResponseError as exc:  # sent and answered 2xx: the wait tells whether it took
-            message = f"stop sent; its answer was unreadable ({exc})"
+            message = self.redact(f"stop sent; its answer was unreadable ({exc})")
             results = {tid: StopAck(tid, message=message, options=dict(options)) for tid in chunk}
         for tid in chunk:
             result = results.get(tid)
@@ -628,8 +682,12 @@ class StopServiceHook(HttpTransport, BaseHook):
         chunks = self._chunks(target_ids)
         merged: dict[str, StopAck | StopProviderError] = {}
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_concurrency, len(chunks)))) as pool:
-            for part in pool.map(lambda chunk: self._stop_chunk(chunk, options), chunks):
-                merged.update(part)
+            futures = [
+                pool.submit(contextvars.copy_context().run, self._stop_chunk, chunk, options)
+                for chunk in chunks
+            ]
+            for future in futures:
+                merged.update(future.result())
         return [(t, merged[t]) for chunk in chunks for t in chunk]
 
     async def _astop_in_chunks(
@@ -672,13 +730,16 @@ class StopServiceHook(HttpTransport, BaseHook):
     def get_status(self, target_id: str) -> TargetStatus:
         target_id = self.validate_target(target_id)
         return self.send(
-            self.build_status_request(target_id), lambda r: self.parse_status_response(target_id, r)
+            self.build_status_request(target_id),
+            lambda r: self.redact.value(self.parse_status_response(target_id, r)),
         )
 
     async def aget_status(self, client: httpx.AsyncClient, target_id: str) -> TargetStatus:
         target_id = self.validate_target(target_id)
         return await self.asend(
-            client, self.build_status_request(target_id), lambda r: self.parse_status_response(target_id, r)
+            client,
+            self.build_status_request(target_id),
+            lambda r: self.redact.value(self.parse_status_response(target_id, r)),
         )
 
     def list_targets(self) -> list[TargetStatus]:
@@ -719,7 +780,9 @@ class StopServiceHook(HttpTransport, BaseHook):
             return [(t, safe(t)) for t in target_ids]
         workers = min(self.max_concurrency, len(target_ids))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stop") as pool:
-            return list(zip(target_ids, pool.map(safe, target_ids), strict=True))
+            # Each thread runs in a copy of this context: the wait's deadline bounds its requests too.
+            futures = [pool.submit(contextvars.copy_context().run, safe, t) for t in target_ids]
+            return [(t, f.result()) for t, f in zip(target_ids, futures, strict=True)]
 
     async def _amap(
         self, fn: Callable[[str], Awaitable[T]], target_ids: Sequence[str]
@@ -822,7 +885,9 @@ class StopServiceHook(HttpTransport, BaseHook):
     def _walk_ended(self, walk: ListWalk, error: StopProviderError | None) -> ListWalk:
         """Remember the list's length; a paging a status read cannot follow leaves the rest to reads
         by id (a stop-all raises: it must not miss targets silently)."""
+        walk.statuses = {t: self.redact.value(s) for t, s in walk.statuses.items()}
         if error is not None:
+            self.redact.error(error)
             if not walk.for_status:
                 raise error
             self.log.warning("%s: %s; reading the rest by id", self.hook_name, error)
@@ -830,15 +895,38 @@ class StopServiceHook(HttpTransport, BaseHook):
             _list_pages_seen[self._list_key()] = (walk.pages_read + walk.pages_left, time.monotonic())
         return walk
 
+    def _paging_error(self, walk: ListWalk, seen: set[str], request: ApiRequest) -> StopProviderError | None:
+        """A list that asks for a page it has already read (a cycle of any length, e.g. two
+        ``next_token`` values taking turns), or that runs past ``MAX_LIST_PAGES`` pages or
+        ``MAX_LIST_ITEMS`` targets, is a malformed answer, not a reason to read forever."""
+        key = json.dumps(
+            [request.method, request.base_url, request.path, sorted(request.params.items()), request.json],
+            sort_keys=True,
+            default=str,
+        )
+        if key in seen:
+            problem = f"asked for a page it had read already, after {walk.pages_read} page(s): a paging cycle"
+        elif walk.pages_read >= MAX_LIST_PAGES:
+            problem = f"has more than {MAX_LIST_PAGES} pages"
+        elif len(walk.statuses) > MAX_LIST_ITEMS:
+            problem = f"has more than {MAX_LIST_ITEMS} {self.target_noun}s"
+        else:
+            seen.add(key)
+            return None
+        return MalformedResponseError(f"{self.hook_name}: the {self.target_noun} list {problem}")
+
     def walk_list(self, target_ids: Sequence[str] | None = None) -> ListWalk:
         """Read the list whole, or for ``target_ids`` (a status read) only as far as it pays. A failed
         request is handed to the pager (which may ask differently) and otherwise raised."""
         wanted = None if target_ids is None else set(target_ids)
         walk = ListWalk(for_status=wanted is not None)
         pager = self.list_pages(walk)
+        seen: set[str] = set()
         try:
             step = next(pager)
             while not self._enough(walk, wanted):
+                if (paging := self._paging_error(walk, seen, step[0])) is not None:
+                    return self._walk_ended(walk, paging)
                 try:
                     body = self.send(*step)
                 except StopProviderError as exc:
@@ -861,9 +949,12 @@ class StopServiceHook(HttpTransport, BaseHook):
         wanted = None if target_ids is None else set(target_ids)
         walk = ListWalk(for_status=wanted is not None)
         pager = self.list_pages(walk)
+        seen: set[str] = set()
         try:
             step = next(pager)
             while not self._enough(walk, wanted):
+                if (paging := self._paging_error(walk, seen, step[0])) is not None:
+                    return self._walk_ended(walk, paging)
                 try:
                     body = await self.asend(client, *step)
                 except StopProviderError as exc:
@@ -945,22 +1036,26 @@ class StopServiceHook(HttpTransport, BaseHook):
     ) -> dict[str, TargetStatus]:
         """Poll until every target is stopped or ``deadline`` (epoch seconds) passes."""
         progress = WaitProgress(self, target_ids, deadline)
-        while True:
-            progress.record(self.get_statuses(progress.pending))
-            if not progress.pending:
-                return progress.statuses
-            time.sleep(progress.next_sleep(poll_interval))
+        with bounds.wait_deadline(deadline):
+            while True:
+                with progress.cut_at_deadline():
+                    progress.record(self.get_statuses(progress.pending))
+                if not progress.pending:
+                    return progress.statuses
+                time.sleep(progress.next_sleep(poll_interval))
 
     async def await_until_stopped(
         self, client: httpx.AsyncClient, target_ids: Sequence[str], *, poll_interval: float, deadline: float
     ) -> dict[str, TargetStatus]:
         """``wait_until_stopped`` on the event loop."""
         progress = WaitProgress(self, target_ids, deadline)
-        while True:
-            progress.record(await self._apoll(client, progress.pending, deadline))
-            if not progress.pending:
-                return progress.statuses
-            await self._apause(progress.next_sleep(poll_interval))
+        with bounds.wait_deadline(deadline):
+            while True:
+                with progress.cut_at_deadline():
+                    progress.record(await self._apoll(client, progress.pending, deadline))
+                if not progress.pending:
+                    return progress.statuses
+                await self._apause(progress.next_sleep(poll_interval))
 
     async def _apause(self, seconds: float) -> None:
         """Sleep until the next poll. On a status board that reads a list, a round woken by another
@@ -979,7 +1074,7 @@ class StopServiceHook(HttpTransport, BaseHook):
         board = self.status_board
         if board is None:
             return await self.aget_statuses(client, target_ids)
-        results = await board.read(self, client, target_ids, urgent=time.time() >= deadline)
+        results = await board.read(self, client, target_ids, deadline=deadline)
         return self._collect("status check", results)
 
     async def await_stopped(
@@ -996,7 +1091,8 @@ class StopServiceHook(HttpTransport, BaseHook):
         try:
             self.send(self.build_test_request())
         except StopProviderError as exc:
-            return False, str(exc)
+            return False, self.redact(str(exc))
         except Exception as exc:
-            return False, self.redact(f"{type(exc).__name__}: {exc}")
-        return True, f"Connection to {self.hook_name} at {self.redact(self.config.base_url)} works."
+            return False, self.redact(f"{type(exc).__name__}: {clip(str(exc), 300)}")
+        url = url_without_userinfo(self.config.base_url)
+        return True, f"Connection to {self.hook_name} at {self.redact(url)} works."

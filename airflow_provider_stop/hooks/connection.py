@@ -4,7 +4,10 @@ lookup shared by the waits that ask for it together."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
 import math
+import threading
 import urllib.parse
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -12,7 +15,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_stop.hooks.data import ClientConfig
 from airflow_provider_stop.hooks.errors import InvalidInputError
+from airflow_provider_stop.hooks.redaction import url_without_userinfo
+from airflow_provider_stop.hooks.validation import _CONTROL_CHARS
 
 if TYPE_CHECKING:
     from airflow_provider_stop._compat import Connection
@@ -89,7 +95,9 @@ def base_url_from_connection(conn: Connection, default: str | None) -> str:
     except ValueError:
         parsed = parsed._replace(netloc="")
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise InvalidInputError(f"connection {conn.conn_id!r} host must be an http(s) URL, got {host!r}")
+        raise InvalidInputError(
+            f"connection {conn.conn_id!r} host must be an http(s) URL, got {url_without_userinfo(host)!r}"
+        )
     if parsed.username or parsed.password:
         raise InvalidInputError(
             f"connection {conn.conn_id!r} host must not carry credentials; use the password field"
@@ -122,3 +130,63 @@ def verify_from_extra(extra: Mapping[str, Any]) -> bool | str:
             return True
         return value
     return bool(value)
+
+
+#: The connection fields that hold credentials (or go into a credential header, like a login).
+CREDENTIAL_FIELDS = ("login", "password")
+
+
+def check_credentials(conn: Connection, extra_fields: tuple[str, ...] = ()) -> None:
+    """Credentials with a control character or surrounding white space are refused when the connection
+    is read, naming the field and never the value: a key read from a mounted secret file usually ends
+    in a newline, and the HTTP libraries quote such a header value in their own error."""
+    extra = connection_extra(conn) if extra_fields else {}
+    fields = [(name, getattr(conn, name, None)) for name in CREDENTIAL_FIELDS]
+    fields += [(f"extra {name!r}", extra.get(name)) for name in extra_fields]
+    for name, value in fields:
+        if not isinstance(value, str) or not value:
+            continue
+        if _CONTROL_CHARS.search(value) or value != value.strip():
+            what = (
+                "a control character" if _CONTROL_CHARS.search(value.strip()) else "surrounding white space"
+            )
+            raise InvalidInputError(
+                f"connection {conn.conn_id!r}: the {name} field has {what} (a value read from a file often "
+                "ends in a newline); set it without"
+            )
+
+
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+def _loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_insecure(conn_id: str, config: ClientConfig, urls: tuple[str, ...] = ()) -> None:
+    """Plain http to a host other than loopback, and TLS verification turned off, are allowed (a
+    proxy in a trusted network, a test server) but logged once per connection and process."""
+    notes = []
+    for url in (config.base_url, *urls):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme == "http" and not _loopback(parts.hostname):
+            notes.append(("http", f"sends its credentials over plain http to {parts.hostname!r}"))
+    if config.verify is False:
+        notes.append(("verify", "does not verify the service's TLS certificate (extra verify=false)"))
+    for kind, note in notes:
+        with _warned_lock:
+            if (conn_id, kind) in _warned:
+                continue
+            _warned.add((conn_id, kind))
+        log.warning(
+            "connection %r %s: anyone on the network path can read or change its requests", conn_id, note
+        )

@@ -92,7 +92,7 @@ class ApiResponse:
             raise MalformedResponseError(f"empty response body (HTTP {self.status_code})")
         try:
             return json.loads(self.text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting too deep for the parser
             snippet = self.text.strip()[:80].replace("\n", " ")
             raise MalformedResponseError(
                 f"response is not JSON (HTTP {self.status_code}): {snippet!r}"

@@ -47,6 +47,7 @@ from airflow_provider_stop.hooks.base import (
     validate_positive_number,
     verify_from_extra,
 )
+from airflow_provider_stop.hooks.validation import ascii_int, clip, optional_text, shown
 
 if TYPE_CHECKING:
     import httpx
@@ -65,9 +66,9 @@ NOT_FOUND_CODES = {40400, 40401}
 TRANSIENT_CODES = {40103}
 
 
-def code_error(code: int, message: str, target_id: str | None = None) -> StopProviderError:
-    """The named error for a DataForSEO internal status code."""
-    text = f"DataForSEO: {code} {message}" + (f" (crawl task {target_id!r})" if target_id else "")
+def code_error(code: int, message: Any, target_id: str | None = None) -> StopProviderError:
+    """The named error for a DataForSEO internal status code; ``message`` is the service's text."""
+    text = f"DataForSEO: {code} {clip(message)}" + (f" (crawl task {target_id!r})" if target_id else "")
     kwargs: dict[str, Any] = {"target_id": target_id, "error_code": str(code)}
     if code in AUTH_CODES:
         return AuthenticationError(text, **kwargs)
@@ -82,17 +83,36 @@ def code_error(code: int, message: str, target_id: str | None = None) -> StopPro
     return StopRejectedError(text, **kwargs)
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+def _dict(value: Any, field: str) -> dict[str, Any]:
+    """An optional object of the answer: absent (null) is empty, any other type is malformed."""
+    if value is None or isinstance(value, dict):
+        return value or {}
+    raise MalformedResponseError(f"DataForSEO: {field} must be an object, got {shown(value)}")
+
+
+def status_code(value: Any, field: str) -> int:
+    """A DataForSEO status code has five digits (20000 ok, 4xxxx refused, 5xxxx the server's trouble)."""
+    return ascii_int(value, f"DataForSEO: {field}", minimum=10000, maximum=99999)
 
 
 def envelope(response: ApiResponse) -> dict[str, Any]:
     body = response.json()
-    if not isinstance(body, dict) or not isinstance(body.get("status_code"), int):
-        raise MalformedResponseError("DataForSEO: the response is not a DataForSEO envelope")
-    if not isinstance(body.get("tasks") or [], list):
-        raise MalformedResponseError("DataForSEO: the envelope's tasks is not a list")
+    if not isinstance(body, dict):
+        raise MalformedResponseError("DataForSEO: the response is not a DataForSEO envelope (an object)")
+    status_code(body.get("status_code"), "the envelope's status_code")
+    tasks = body.get("tasks")
+    if not isinstance(tasks if tasks is not None else [], list):
+        raise MalformedResponseError(f"DataForSEO: the envelope's tasks must be a list, got {shown(tasks)}")
     return body
+
+
+def tasks_of(response: ApiResponse) -> list[tuple[dict[str, Any], int]]:
+    """The envelope's tasks with their status codes: each task an object, each code five digits."""
+    tasks = envelope(response).get("tasks") or []
+    for i, task in enumerate(tasks):
+        if not isinstance(task, dict):
+            raise MalformedResponseError(f"DataForSEO: tasks[{i}] must be an object, got {shown(task)}")
+    return [(t, status_code(t.get("status_code"), f"tasks[{i}].status_code")) for i, t in enumerate(tasks)]
 
 
 class DataForSeoHook(StopServiceHook, service="dataforseo"):
@@ -168,9 +188,12 @@ class DataForSeoHook(StopServiceHook, service="dataforseo"):
             body = response.json()
         except MalformedResponseError:
             return  # a stop's broken body is judged by the parser, outside the retry
-        code = body.get("status_code") if isinstance(body, dict) else None
-        if isinstance(code, int) and code != OK:
-            raise code_error(code, str(body.get("status_message")))
+        try:  # an envelope that cannot be read is judged by the parser too
+            code = status_code(body.get("status_code") if isinstance(body, dict) else None, "status_code")
+        except MalformedResponseError:
+            return
+        if code != OK:
+            raise code_error(code, body.get("status_message"))
 
     # ---- stop -----------------------------------------------------------------------------
     def build_batch_stop_request(self, target_ids: Sequence[str], options: Mapping[str, Any]) -> ApiRequest:
@@ -181,18 +204,17 @@ class DataForSeoHook(StopServiceHook, service="dataforseo"):
     ) -> dict[str, StopAck | StopProviderError]:
         results: dict[str, StopAck | StopProviderError] = {}
         wanted = set(target_ids)
-        for task in envelope(response).get("tasks") or []:
-            data = _dict(task.get("data"))
-            tid = str(data.get("id") or task.get("id"))
+        for i, (task, code) in enumerate(tasks_of(response)):
+            tid = _dict(task.get("data"), f"tasks[{i}].data").get("id") or task.get("id")
+            tid = optional_text(tid, f"DataForSEO: tasks[{i}].id")
             if tid not in wanted:
                 continue
-            code = task.get("status_code")
+            message = task.get("status_message")
             if code == OK:
-                results[tid] = StopAck(
-                    tid, message=task.get("status_message"), options={"cost": task.get("cost")}
-                )
+                text = None if message is None else clip(message)
+                results[tid] = StopAck(tid, message=text, options={"cost": task.get("cost")})
             else:
-                results[tid] = code_error(int(code or 0), str(task.get("status_message")), tid)
+                results[tid] = code_error(code, message, tid)
         return results
 
     # ---- ids force_stop refused: a summary read settles them --------------------------------
@@ -212,7 +234,7 @@ class DataForSeoHook(StopServiceHook, service="dataforseo"):
             return refusal
         said = f"force_stop answered {refusal.error_code} ({refusal.message})"
         if summary.stopped:
-            reason = summary.details.get("crawl_stop_reason")
+            reason = clip(summary.details.get("crawl_stop_reason"))
             return self._accepted(
                 StopAck(
                     tid, accepted=False, already_stopped=True, message=f"{said}; summary: finished ({reason})"
@@ -288,27 +310,38 @@ class DataForSeoHook(StopServiceHook, service="dataforseo"):
         return ApiRequest("GET", f"/v3/on_page/summary/{quote_segment(target_id)}", target_id=target_id)
 
     def parse_status_response(self, target_id: str, response: ApiResponse) -> TargetStatus:
-        tasks = envelope(response).get("tasks") or []
-        if not tasks or not isinstance(tasks[0], dict):
+        tasks = tasks_of(response)
+        if not tasks:
             raise MalformedResponseError(f"DataForSEO: summary of {target_id!r} has no task")
-        task = tasks[0]
-        code = task.get("status_code")
+        task, code = tasks[0]
         if code == TASK_IN_QUEUE:
             return TargetStatus(target_id, QUEUED, False, details={"cost": task.get("cost")})
         if code != OK:
-            raise code_error(int(code or 0), str(task.get("status_message")), target_id)
+            raise code_error(code, task.get("status_message"), target_id)
         result = task.get("result")
-        if not isinstance(result, list) or not result or not isinstance(result[0], dict):
+        if result is not None and not isinstance(result, list):
+            raise MalformedResponseError(
+                f"DataForSEO: summary of {target_id!r}: result must be a list, got {shown(result)}"
+            )
+        if not result:  # 20000 without a result: not crawling yet
             return TargetStatus(target_id, QUEUED, False, details={"cost": task.get("cost")})
         summary = result[0]
+        if not isinstance(summary, dict):
+            raise MalformedResponseError(
+                f"DataForSEO: summary of {target_id!r}: result[0] must be an object, got {shown(summary)}"
+            )
         progress = summary.get("crawl_progress")
         if not isinstance(progress, str):
-            raise MalformedResponseError(f"DataForSEO: summary of {target_id!r} has no crawl_progress")
+            raise MalformedResponseError(
+                f"DataForSEO: summary of {target_id!r}: crawl_progress must be a string, "
+                f"got {shown(progress)}"
+            )
+        progress = clip(progress)
         if progress not in ("in_progress", "finished"):
             self.warn_unknown_state(target_id, "crawl_progress", progress)
         reason = summary.get("crawl_stop_reason")
-        crawl_status = _dict(summary.get("crawl_status"))
-        domain = _dict(summary.get("domain_info"))
+        crawl_status = _dict(summary.get("crawl_status"), f"summary of {target_id!r}: crawl_status")
+        domain = _dict(summary.get("domain_info"), f"summary of {target_id!r}: domain_info")
         details = {
             "crawl_stop_reason": reason,
             "pages_crawled": crawl_status.get("pages_crawled"),

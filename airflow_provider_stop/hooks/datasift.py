@@ -19,6 +19,8 @@ it tries the other once, remembers for the process and host which one the server
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 import time
 import urllib.parse
@@ -44,6 +46,7 @@ from airflow_provider_stop.hooks.base import (
     connection_extra,
     verify_from_extra,
 )
+from airflow_provider_stop.hooks.validation import answer_id, ascii_int, clip, optional_text, shown
 
 if TYPE_CHECKING:
     import httpx
@@ -72,6 +75,13 @@ MAX_LIST_PAGES = 10_000
 STATUS_PAGE_SIZE = 100
 #: Lists (hook class, connection, scope) whose server refused ``STATUS_PAGE_SIZE``, in this process.
 _refused_page_sizes: set[tuple[str, ...]] = set()
+#: The budget headers read, with the largest value each may take (``-Reset`` is epoch seconds).
+BUDGET_HEADERS = {
+    "x-ratelimit-remaining": 10**9,
+    "x-ratelimit-cost": 10**9,
+    "x-ratelimit-reset": 10**11,
+    "x-ratelimit-reset-ttl": 10**7,
+}
 
 
 def _json(response: ApiResponse) -> Any:
@@ -132,7 +142,7 @@ class DataSiftHook(StopServiceHook, service="datasift"):
                 f"connection {conn.conn_id!r} needs the DataSift username (login) and API key"
             )
         version = str(extra.get("api_version") or "v1.6")
-        if not version.startswith("v") or not version[1:].replace(".", "").isdigit():
+        if not re.fullmatch(r"v[0-9]+(\.[0-9]+)*", version):  # ASCII digits only
             raise InvalidInputError(
                 f"connection {conn.conn_id!r}: api_version must look like 'v1.6', got {version!r}"
             )
@@ -151,11 +161,20 @@ class DataSiftHook(StopServiceHook, service="datasift"):
         )
 
     # ---- the credit budget ----------------------------------------------------------------
-    def observe_response(self, response: ApiResponse) -> None:
-        def number(name: str) -> int | None:
-            value = response.header(name)
-            return int(value) if value and value.strip().isdigit() else None
+    def budget_header(self, response: ApiResponse, name: str) -> int | None:
+        """A budget header's number; an odd one (``²``, ``-1``, 400 digits) is logged and ignored: it
+        comes with every answer, a stop's too, which must not fail (and be sent again) for it."""
+        value = response.header(name)
+        if value is None:
+            return None
+        try:
+            return ascii_int(value, f"DataSift: the {name} header", maximum=BUDGET_HEADERS[name])
+        except MalformedResponseError as exc:
+            self.log.warning("%s; ignoring it", exc)
+            return None
 
+    def observe_response(self, response: ApiResponse) -> None:
+        number = functools.partial(self.budget_header, response)
         with self._budget_lock:
             if (remaining := number("x-ratelimit-remaining")) is not None:
                 self.remaining = remaining
@@ -232,9 +251,10 @@ class DataSiftHook(StopServiceHook, service="datasift"):
     # ---- errors ---------------------------------------------------------------------------
     def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None:
         if response.status_code in (403, 429):
-            cost, remaining = response.header("x-ratelimit-cost"), response.header("x-ratelimit-remaining")
+            cost = self.budget_header(response, "x-ratelimit-cost")
+            remaining = self.budget_header(response, "x-ratelimit-remaining")
             if response.status_code == 429 or (
-                cost and remaining and cost.isdigit() and remaining.isdigit() and int(cost) > int(remaining)
+                cost is not None and remaining is not None and cost > remaining
             ):
                 message, _ = self.error_details(response)
                 wait = (self.reset_at - time.time()) if self.reset_at else None
@@ -377,8 +397,10 @@ class DataSiftHook(StopServiceHook, service="datasift"):
         self, target_id: str, response: ApiResponse, options: Mapping[str, Any]
     ) -> StopAck:
         body = response.json()  # unreadable: the base keeps the stop as sent, and the wait decides
-        state = body.get("status") if isinstance(body, dict) else None
-        return StopAck(target_id, message=f"status {state}" if state else "stop accepted")
+        if not isinstance(body, dict):
+            raise MalformedResponseError(f"DataSift: the stop answer is not an object: {shown(body)}")
+        state = optional_text(body.get("status"), "DataSift: the stop answer's status")
+        return StopAck(target_id, message=f"status {clip(state)}" if state else "stop accepted")
 
     def build_status_request(self, target_id: str) -> ApiRequest:
         return ApiRequest("GET", "/source/get", params={"id": target_id}, target_id=target_id)
@@ -389,7 +411,10 @@ class DataSiftHook(StopServiceHook, service="datasift"):
     def _status(self, target_id: str, body: Mapping[str, Any]) -> TargetStatus:
         state = body.get("status")
         if not isinstance(state, str):
-            raise MalformedResponseError(f"DataSift: source {target_id!r} has no status")
+            raise MalformedResponseError(
+                f"DataSift: source {target_id!r} has no status (a string), got {shown(state)}"
+            )
+        state = clip(state)
         if state not in RUNNING_STATES | STOPPED_STATES | ERROR_STATES:
             self.warn_unknown_state(target_id, "status", state)
         stopped = state in STOPPED_STATES | ERROR_STATES
@@ -422,19 +447,26 @@ class DataSiftHook(StopServiceHook, service="datasift"):
                 size = LIST_PAGE_SIZE
                 continue
             if not isinstance(body, dict) or not isinstance(body.get("sources"), list):
-                raise MalformedResponseError("DataSift: the source list has no sources")
-            items = [self._status(str(s.get("id")), s) for s in body["sources"] if isinstance(s, dict)]
+                raise MalformedResponseError("DataSift: the source list has no sources (a list)")
+            items = [self._listed(i, s) for i, s in enumerate(body["sources"])]
             fresh = [s for s in items if s.target_id not in walk.statuses]
             if page > 1 and items and not fresh:
                 raise StopRejectedError(f"DataSift: page {page} of the source list repeats earlier pages")
             pages = body.get("pages")
-            pages = int(pages) if isinstance(pages, int | str) and str(pages).isdigit() else 0
+            pages = (
+                0 if pages is None else ascii_int(pages, "DataSift: the source list's pages", maximum=10**6)
+            )
             if not items or page >= pages:
                 walk.add(fresh, pages_left=0)
                 return
             walk.add(fresh, pages_left=pages - page)
             page += 1
         raise StopRejectedError(f"DataSift: the source list has more than {MAX_LIST_PAGES} pages")
+
+    def _listed(self, index: int, source: Any) -> TargetStatus:
+        if not isinstance(source, dict):
+            raise MalformedResponseError(f"DataSift: sources[{index}] is not an object: {shown(source)}")
+        return self._status(answer_id(source.get("id"), f"DataSift: sources[{index}].id"), source)
 
     def status_list_requests(self, count: int) -> int | None:
         """A list page costs the credits of one read by id (5, recorded), so the list is read when it

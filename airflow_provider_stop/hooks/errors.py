@@ -106,6 +106,15 @@ class MalformedResponseError(TransientStopError):
     """The answer was not what the API documents (HTML error page, bad JSON, empty body)."""
 
 
+class RequestDeadlineError(ServiceUnavailableError):
+    """One request did not finish within its deadline (the hook's ``timeout``, or the wait's own
+    deadline when that comes first), however the server paced its answer."""
+
+
+class ResponseTooLargeError(MalformedResponseError):
+    """The answer was larger than ``max_response_bytes``; it was not read further."""
+
+
 class StopTimeoutError(TransientStopError):
     """The deadline passed while some targets were still not stopped."""
 

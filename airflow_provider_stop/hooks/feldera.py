@@ -30,6 +30,7 @@ from airflow_provider_stop.hooks.base import (
     quote_segment,
     verify_from_extra,
 )
+from airflow_provider_stop.hooks.validation import answer_id, clip, shown
 
 if TYPE_CHECKING:
     import httpx
@@ -140,9 +141,9 @@ class FelderaHook(StopServiceHook, service="feldera"):
         # The 202 body is a JSON string ("Pipeline is forcefully stopping"); the spec declares none.
         try:
             body = response.json()
-            message = body if isinstance(body, str) else None
+            message = clip(body) if isinstance(body, str) else None
         except MalformedResponseError:
-            message = response.text.strip()[:200] or None
+            message = clip(response.text.strip()) or None
         if options.get("fallback_reason"):
             # A graceful stop Feldera refused, sent again as a forced one: say so in the result.
             message = f"{message} (graceful stop refused: {options['fallback_reason']})"
@@ -160,21 +161,28 @@ class FelderaHook(StopServiceHook, service="feldera"):
         return self.status_from_body(target_id, response.json())
 
     def status_from_body(self, target_id: str, body: Any) -> TargetStatus:
-        if not isinstance(body, dict) or not isinstance(body.get("deployment_status"), str):
+        state = body.get("deployment_status") if isinstance(body, dict) else None
+        if not isinstance(state, str):
             raise MalformedResponseError(
-                f"Feldera: status of pipeline {target_id!r} has no deployment_status", target_id=target_id
+                f"Feldera: status of pipeline {target_id!r} has no deployment_status (a string), got "
+                f"{shown(state)}",
+                target_id=target_id,
             )
-        state = body["deployment_status"]
+        state = clip(state)
         if state not in KNOWN_STATES:
             self.warn_unknown_state(target_id, "deployment_status", state)
         error = body.get("deployment_error")
+        if error is not None and not isinstance(error, dict | str):
+            raise MalformedResponseError(
+                f"Feldera: pipeline {target_id!r}: deployment_error must be an object, got {shown(error)}",
+                target_id=target_id,
+            )
         error_text = None
-        if error:
-            if isinstance(error, dict):
-                code = error.get("error_code")
-                error_text = f"{code}: {error.get('message')}" if code else str(error.get("message") or error)
-            else:
-                error_text = str(error)
+        if isinstance(error, dict) and error:
+            code, message = error.get("error_code"), error.get("message")
+            error_text = f"{clip(code)}: {clip(message)}" if code else clip(message or error)
+        elif error:
+            error_text = clip(error)
         details = {
             key: body.get(key)
             for key in (
@@ -195,7 +203,12 @@ class FelderaHook(StopServiceHook, service="feldera"):
         body = response.json()
         if not isinstance(body, list):
             raise MalformedResponseError("Feldera: GET /v0/pipelines did not return a list")
-        return [self.status_from_body(str(item.get("name")), item) for item in body if isinstance(item, dict)]
+        return [self._listed(i, item) for i, item in enumerate(body)]
+
+    def _listed(self, index: int, item: Any) -> TargetStatus:
+        if not isinstance(item, dict):
+            raise MalformedResponseError(f"Feldera: pipelines[{index}] is not an object: {shown(item)}")
+        return self.status_from_body(answer_id(item.get("name"), f"Feldera: pipelines[{index}].name"), item)
 
     def status_list_requests(self, count: int) -> int | None:
         """``GET /v0/pipelines?selector=status`` shows every pipeline's status in one request."""
@@ -207,6 +220,7 @@ class FelderaHook(StopServiceHook, service="feldera"):
 
     def error_details(self, response: ApiResponse) -> tuple[str, str | None]:
         message, code = super().error_details(response)
+        message, code = clip(message), None if code is None else clip(code, 60)
         if code == "EnterpriseFeature":
             message += (
                 " A graceful stop (force=False) needs Feldera Enterprise: set force=True "

@@ -39,6 +39,7 @@ from airflow_provider_stop.hooks.base import (
     shared_pacer,
     verify_from_extra,
 )
+from airflow_provider_stop.hooks.validation import answer_id, ascii_int, clip, optional_text, shown
 
 if TYPE_CHECKING:
     from airflow_provider_stop._compat import Connection
@@ -47,12 +48,14 @@ STOPPED_STATES = frozenset({"idle"})
 KNOWN_STATES = STOPPED_STATES | {"queued", "running"}
 RESOURCES = {"collections": "collection", "batches": "batch"}
 _PREFIX = re.compile(r"^(/[A-Za-z0-9_-]+)*$")
-_COUNT = re.compile(r"(\d+)\s+\w+\s+stopped")
+_COUNT = re.compile(r"(?<![0-9])([0-9]{1,9})\s+\w+\s+stopped", re.ASCII)
 #: The list endpoint's documented limit (docs.trajectdata.com/rainforestapi/collections-api/collections/list).
 LIST_REQUESTS_PER_MINUTE = 60.0
 #: An account holds at most 10,000 collections (collections-api/limits): even at ten a page, more pages
 #: than this means the paging loops.
 MAX_LIST_PAGES = 1000
+#: A page number or count above this is no paging but a malformed answer.
+MAX_PAGE_NUMBER = 10**6
 #: Answer fields that may carry the paging of ``GET /collections`` (the paging contract is not documented).
 _CURRENT_PAGE_FIELDS = ("current_page", "page")
 _TOTAL_PAGES_FIELDS = ("total_pages", "page_count", "pages")
@@ -61,16 +64,6 @@ _TOTAL_PAGES_FIELDS = ("total_pages", "page_count", "pages")
 class ListPagingError(PermanentStopError):
     """The list's paging cannot be followed (the service repeats a page, or pages without end): a
     stop-all that went on would silently miss collections."""
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
 
 
 class RainforestHook(StopServiceHook, service="rainforest"):
@@ -151,10 +144,15 @@ class RainforestHook(StopServiceHook, service="rainforest"):
         code show it on successful reads, so an answer is judged by the object it must carry."""
         return self.json_object(response, "the request")
 
-    @staticmethod
-    def _info(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _info(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``request_info`` (optional): an object whose ``message`` is text."""
         info = body.get("request_info")
-        return info if isinstance(info, Mapping) else {}
+        if info is None:
+            return {}
+        if not isinstance(info, Mapping):
+            raise MalformedResponseError(f"{self.hook_name}: request_info must be an object: {shown(info)}")
+        optional_text(info.get("message"), f"{self.hook_name}: request_info.message")
+        return info
 
     def error_details(self, response: ApiResponse) -> tuple[str, str | None]:
         try:
@@ -163,7 +161,7 @@ class RainforestHook(StopServiceHook, service="rainforest"):
             return super().error_details(response)
         if not info.get("message"):
             return super().error_details(response)
-        return str(info["message"]), None
+        return clip(info["message"]), None
 
     def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None:
         if response.status_code == 402:
@@ -178,7 +176,7 @@ class RainforestHook(StopServiceHook, service="rainforest"):
             return
         if info.get("success") is False:
             raise StopRejectedError(
-                f"{self.hook_name}: {self.describe(request)}: {info.get('message')}",
+                f"{self.hook_name}: {self.describe(request)}: {clip(info.get('message'))}",
                 target_id=request.target_id,
             )
 
@@ -193,7 +191,7 @@ class RainforestHook(StopServiceHook, service="rainforest"):
     def parse_stop_response(
         self, target_id: str, response: ApiResponse, options: Mapping[str, Any]
     ) -> StopAck:
-        message = str(self._info(self._body(response)).get("message") or "stopped")
+        message = clip(self._info(self._body(response)).get("message") or "stopped")
         refunded = True if "refund" in message.lower() and "no refund" not in message.lower() else None
         return StopAck(target_id, message=message, options={"credits_refunded": refunded})
 
@@ -215,7 +213,11 @@ class RainforestHook(StopServiceHook, service="rainforest"):
     def _status(self, target_id: str, item: Mapping[str, Any]) -> TargetStatus:
         state = item.get("status")
         if not isinstance(state, str):
-            raise MalformedResponseError(f"{self.hook_name}: {self.object_key} {target_id!r} has no status")
+            raise MalformedResponseError(
+                f"{self.hook_name}: {self.object_key} {target_id!r} has no status (a string), "
+                f"got {shown(state)}"
+            )
+        state = clip(state)
         if state not in KNOWN_STATES:
             self.warn_unknown_state(target_id, "status", state)
         details = {
@@ -233,8 +235,14 @@ class RainforestHook(StopServiceHook, service="rainforest"):
     def _page_items(self, body: Mapping[str, Any]) -> list[TargetStatus]:
         items = body.get(self.resource)
         if not isinstance(items, list):
-            raise MalformedResponseError(f"{self.hook_name}: the list has no {self.resource}")
-        return [self._status(str(i.get("id")), i) for i in items if isinstance(i, dict)]
+            raise MalformedResponseError(f"{self.hook_name}: the list has no {self.resource} (a list)")
+        return [self._listed(n, i) for n, i in enumerate(items)]
+
+    def _listed(self, index: int, item: Any) -> TargetStatus:
+        where = f"{self.hook_name}: {self.resource}[{index}]"
+        if not isinstance(item, dict):
+            raise MalformedResponseError(f"{where} is not an object: {shown(item)}")
+        return self._status(answer_id(item.get("id"), f"{where}.id"), item)
 
     def next_page(self, body: Mapping[str, Any], page: int) -> int | None:
         """The page after ``page``, or None. The list's paging is not documented: a ``next_page``
@@ -242,15 +250,32 @@ class RainforestHook(StopServiceHook, service="rainforest"):
         page (``current_page``/``page``) is followed; an answer with none of them is the whole list."""
         if "next_page" in body:
             value = body["next_page"]
-            if isinstance(value, str) and not value.strip().isdigit():
-                query = urllib.parse.parse_qs(urllib.parse.urlsplit(value).query)
-                value = query["page"][0] if query.get("page") else None
-            return _as_int(value) if value not in (None, False, "", 0) else None
-        total = next((_as_int(body[f]) for f in _TOTAL_PAGES_FIELDS if f in body), None)
+            if isinstance(value, str) and ("/" in value or "?" in value):
+                value = self._page_in_url(value)
+            return None if value in (None, False, "", 0) else self._page_number(value, "next_page")
+        total = self._page_field(body, _TOTAL_PAGES_FIELDS)
         if total is None:
             return None
-        current = next((_as_int(body[f]) for f in _CURRENT_PAGE_FIELDS if f in body), None) or page
+        current = self._page_field(body, _CURRENT_PAGE_FIELDS) or page
         return current + 1 if current < total else None
+
+    def _page_number(self, value: Any, name: str) -> int:
+        return ascii_int(value, f"{self.hook_name}: the list's {name}", maximum=MAX_PAGE_NUMBER)
+
+    def _page_field(self, body: Mapping[str, Any], fields: Sequence[str]) -> int | None:
+        """The first of ``fields`` the answer has (null: as if absent), a page number or count."""
+        name = next((f for f in fields if body.get(f) is not None), None)
+        return None if name is None else self._page_number(body[name], name)
+
+    def _page_in_url(self, url: str) -> str | None:
+        """``page`` of a next-page URL (None: the URL names no page)."""
+        try:
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+        except ValueError:
+            raise MalformedResponseError(
+                f"{self.hook_name}: the list's next_page is no URL: {shown(url)}"
+            ) from None
+        return query["page"][0] if query.get("page") else None
 
     def list_pages(self, walk: ListWalk) -> ListPager:
         """Every collection, page by page. A page that repeats only what was already read, or paging
@@ -283,8 +308,8 @@ class RainforestHook(StopServiceHook, service="rainforest"):
 
     def _pages_left(self, body: Mapping[str, Any], page: int) -> int | None:
         """Pages after ``page`` when the answer counts them (``next_page`` alone does not)."""
-        total = next((_as_int(body[f]) for f in _TOTAL_PAGES_FIELDS if f in body), None)
-        current = next((_as_int(body[f]) for f in _CURRENT_PAGE_FIELDS if f in body), None) or page
+        total = self._page_field(body, _TOTAL_PAGES_FIELDS)
+        current = self._page_field(body, _CURRENT_PAGE_FIELDS) or page
         return max(0, total - current) if total is not None else None
 
     def status_list_requests(self, count: int) -> int | None:
@@ -313,11 +338,12 @@ class RainforestHook(StopServiceHook, service="rainforest"):
             return self.stop_many(target_ids, **options)
         response = self.send(ApiRequest("GET", self._path("stopall")))
         try:
-            message = str(self._info(self._body(response)).get("message") or "")
+            said = str(self._info(self._body(response)).get("message") or "")
         except MalformedResponseError:
-            message = ""
-        match = _COUNT.search(message)
+            said = ""
+        match = _COUNT.search(said)  # at most 9 ASCII digits: "²" or 400 digits never reach int()
         count = int(match.group(1)) if match else None
+        message = clip(said)
         self.log.info(
             "%s: stopall answered %r (%d listed as queued or running)",
             self.hook_name,

@@ -1,5 +1,6 @@
-"""What every request goes through besides the service's own rules: redaction of secrets from logs,
-pacing to a documented request rate, the event loop's shared HTTP clients, and retry settings.
+"""What every request goes through besides the service's own rules: pacing to a documented request
+rate, the event loop's shared HTTP clients, retry settings, and the transport that sends a request
+within its bounds (``bounds``) and passes every error through the hook's redactor (``redaction``).
 
 Nothing here imports an HTTP library at module level.
 """
@@ -9,23 +10,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import logging
 import math
 import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from airflow_provider_stop.hooks import bounds
 from airflow_provider_stop.hooks.data import ApiRequest, ApiResponse, ClientConfig
 from airflow_provider_stop.hooks.errors import (
     InvalidInputError,
+    RequestDeadlineError,
+    ResponseTooLargeError,
     ServiceUnavailableError,
+    StopProviderError,
     StopTimeoutError,
     TransientStopError,
+)
+from airflow_provider_stop.hooks.redaction import (
+    REDACTED,
+    Redactor,
+    _HttpLibraryRedaction,
+    _mask_with_airflow,
+    http_log_redaction,
 )
 
 if TYPE_CHECKING:
@@ -35,7 +46,20 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-REDACTED = "***"
+__all__ = [
+    "REDACTED",
+    "HttpTransport",
+    "RatePacer",
+    "Redactor",
+    "RetrySettings",
+    "_HttpLibraryRedaction",
+    "_mask_with_airflow",
+    "http_log_redaction",
+    "parse_retry_after",
+    "request_slots",
+    "shared_async_client",
+    "shared_pacer",
+]
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -54,73 +78,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if math.isnan(seconds) or math.isinf(seconds):
         return None
     return max(0.0, seconds)
-
-
-class _HttpLibraryRedaction(logging.Filter):
-    """Redacts known secrets from the HTTP libraries' own log records (urllib3 logs request lines with
-    their query string at DEBUG; httpx logs full URLs at INFO), which Airflow's masker never sees."""
-
-    LOGGERS = ("urllib3.connectionpool", "httpx", "httpcore.connection", "httpcore.http11")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: set[str] = set()
-        for name in self.LOGGERS:
-            logging.getLogger(name).addFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.forms:
-            text = record.getMessage()
-            for form in sorted(self.forms, key=len, reverse=True):
-                text = text.replace(form, REDACTED)
-            record.msg, record.args = text, ()
-        return True
-
-
-_http_log_redaction: _HttpLibraryRedaction | None = None
-
-
-def http_log_redaction() -> _HttpLibraryRedaction:
-    """Installed on first use by a hook, not when a DAG file imports this module."""
-    global _http_log_redaction
-    if _http_log_redaction is None:
-        _http_log_redaction = _HttpLibraryRedaction()
-    return _http_log_redaction
-
-
-class Redactor:
-    """Replaces every known secret, raw or URL-encoded, in any text that may be logged or raised."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        forms: set[str] = set()
-        for secret in secrets:
-            if secret and len(secret) >= 4:
-                forms.update({secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)})
-        self._forms = sorted(forms, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for form in self._forms:
-            text = text.replace(form, REDACTED)
-        return text
-
-    def add(self, secret: str) -> None:
-        """A secret obtained at run time (e.g. an OAuth access token) is hidden from then on."""
-        extra = Redactor([secret])._forms
-        self._forms = sorted({*self._forms, *extra}, key=len, reverse=True)
-        http_log_redaction().forms.update(extra)
-        _mask_with_airflow(extra)
-
-    def register_with_airflow(self) -> None:
-        """Hide the secrets from the HTTP libraries' logs, and ask Airflow's masker to hide them too."""
-        http_log_redaction().forms.update(self._forms)
-        _mask_with_airflow(self._forms)
-
-
-def _mask_with_airflow(forms: Iterable[str]) -> None:
-    from airflow_provider_stop._compat import mask_secret
-
-    for form in forms:
-        mask_secret(form)
 
 
 class RatePacer:
@@ -297,29 +254,45 @@ class RetrySettings:
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             retry_after = getattr(exc, "retry_after", None)
-            if retry_after is not None:
-                return min(float(retry_after), max_wait)
-            return float(jitter(state))
+            pause = min(float(retry_after), max_wait) if retry_after is not None else float(jitter(state))
+            deadline = bounds.current_wait_deadline()
+            return pause if deadline is None else max(0.0, min(pause, deadline - time.time()))
+
+        class PastWaitDeadline(tenacity.stop.stop_base):
+            def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+                deadline = bounds.current_wait_deadline()
+                return deadline is not None and time.time() >= deadline
 
         return {
             "stop": tenacity.stop_after_attempt(self.max_attempts)
-            | tenacity.stop_after_delay(self.max_elapsed),
+            | tenacity.stop_after_delay(self.max_elapsed)
+            | PastWaitDeadline(),
             "wait": wait,
-            "retry": tenacity.retry_if_exception(
-                lambda e: isinstance(e, TransientStopError) and not isinstance(e, StopTimeoutError)
-            ),
+            "retry": tenacity.retry_if_exception(retryable),
             "before_sleep": on_retry,
             "reraise": True,
         }
 
 
+def retryable(exc: BaseException) -> bool:
+    """Transient, and not already retried by a request of its own: a token fetch that failed after
+    its retries is not retried again by each request that needed the token (one policy, not two
+    multiplied)."""
+    return (
+        isinstance(exc, TransientStopError)
+        and not isinstance(exc, StopTimeoutError)
+        and not getattr(exc, "retries_spent", False)
+    )
+
+
 class HttpTransport:
     """
     Sends a hook's ``ApiRequest`` and returns its ``ApiResponse``: with ``requests`` on the worker and
-    with the event loop's shared ``httpx`` client in the triggerer. Every request has the hook's
-    timeout, never follows a redirect, is paced, retried on transient failures only (tenacity), sent
-    once more with fresh credentials after a 401 when the hook can get them, and every error text
-    passes through the hook's redactor.
+    with the event loop's shared ``httpx`` client in the triggerer. Every request has a total deadline
+    (the hook's ``timeout``, never past the wait's deadline) and a cap on the body it reads, never
+    follows a redirect, is paced, retried on transient failures only (tenacity), sent once more with
+    fresh credentials after a 401 when the hook can get them, and every error it raises has passed
+    the hook's redactor.
 
     ``StopServiceHook`` is built on it; the methods it calls back (``config``, ``describe``,
     ``raise_for_response``, ``request_auth``, ...) are the hook's, declared here for type checking.
@@ -327,6 +300,7 @@ class HttpTransport:
 
     hook_name: ClassVar[str]
     timeout: float
+    max_response_bytes: int
     retry: RetrySettings
     redact: Redactor
     _session: requests.Session | None
@@ -356,11 +330,16 @@ class HttpTransport:
         def budget_wait(self, request: ApiRequest) -> float: ...
 
     def get_conn(self) -> requests.Session:
-        """A pooled ``requests`` session (redirects are never followed)."""
+        """A pooled ``requests`` session (redirects are never followed) whose connections a request's
+        deadline can end."""
         if self._session is None:
             import requests
 
-            self._session = requests.Session()
+            session = requests.Session()
+            adapter = bounds.bounded_adapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._session = session
         return self._session
 
     def close(self) -> None:
@@ -416,6 +395,27 @@ class HttpTransport:
             target_id=request.target_id,
         )
 
+    def _deadline_error(self, request: ApiRequest, by_wait: bool) -> RequestDeadlineError:
+        why = "the wait's deadline came" if by_wait else f"its timeout of {self.timeout:g}s passed"
+        return RequestDeadlineError(
+            self.redact(
+                f"{self.hook_name}: {request.method} {self.describe(request)} did not finish: {why} "
+                "while the service was still answering"
+            ),
+            target_id=request.target_id,
+        )
+
+    def _too_large_error(self, request: ApiRequest, status: int) -> ResponseTooLargeError:
+        return ResponseTooLargeError(
+            self.redact(
+                f"{self.hook_name}: {request.method} {self.describe(request)} -> HTTP {status}: the answer "
+                f"is larger than max_response_bytes ({self.max_response_bytes}); it was not read further "
+                "(raise [stop_provider] max_response_bytes or the hook's max_response_bytes)"
+            ),
+            target_id=request.target_id,
+            status_code=status,
+        )
+
     def _send_once(self, request: ApiRequest) -> ApiResponse:
         """One request; a 401 is answered once with fresh credentials when the hook can get them."""
         response = self._exchange(request)
@@ -444,9 +444,9 @@ class HttpTransport:
             return True
         return False
 
-    def _answer(self, resp: Any, text: str) -> ApiResponse:
+    def _answer(self, status: int, headers: Any, text: str) -> ApiResponse:
         """The HTTP library's response as plain data; the hook reads its bookkeeping headers."""
-        response = ApiResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, text)
+        response = ApiResponse(status, {k.lower(): v for k, v in headers.items()}, text)
         self.observe_response(response)
         return response
 
@@ -457,16 +457,34 @@ class HttpTransport:
         headers = {**self._headers(config, request), **(self.request_auth() if request.authenticate else {})}
         if (pause := self.budget_wait(request)) > 0:
             time.sleep(pause)
-        try:
-            resp = self.get_conn().request(
-                **self._call(config, request, headers), verify=config.verify, allow_redirects=False
-            )
-            text = resp.text
-        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, ValueError) as exc:
-            raise self._request_error(request, exc) from None
-        except requests.RequestException as exc:
-            raise self._transport_error(request, exc) from None
-        return self._answer(resp, text)
+        deadline, by_wait = bounds.request_deadline(self.timeout)
+        session = self.get_conn()
+        with bounds.Guard(deadline) as guard:
+            try:
+                with session.request(
+                    **self._call(config, request, headers),
+                    verify=config.verify,
+                    allow_redirects=False,
+                    stream=True,
+                ) as resp:
+                    content = bounds.read_capped(
+                        resp.iter_content(65536), self.max_response_bytes, resp.headers.get("content-length")
+                    )
+                    status, charset = resp.status_code, resp.encoding
+                    resp_headers = resp.headers
+                if guard.expired:  # a body read until the connection closed may end early, not fail
+                    raise self._deadline_error(request, by_wait)
+            except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, ValueError) as exc:
+                if guard.expired:
+                    raise self._deadline_error(request, by_wait) from None
+                raise self._request_error(request, exc) from None
+            except requests.RequestException as exc:
+                if guard.expired:
+                    raise self._deadline_error(request, by_wait) from None
+                raise self._transport_error(request, exc) from None
+        if content is None:
+            raise self._too_large_error(request, status)
+        return self._answer(status, resp_headers, bounds.decode(content, charset))
 
     async def _asend_once(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
         response = await self._aexchange(client, request)
@@ -483,15 +501,39 @@ class HttpTransport:
         headers = {**self._headers(config, request), **auth}
         if (pause := self.budget_wait(request)) > 0:
             await asyncio.sleep(pause)
+        deadline, by_wait = bounds.request_deadline(self.timeout)
+        call = self._call(config, request, headers)
         try:
             async with request_slots(client) as lane:
-                resp = await lane.request(**self._call(config, request, headers))
-            text = resp.text
+                status, resp_headers, content, charset = await asyncio.wait_for(
+                    self._aread(lane, call), max(0.0, deadline - time.time())
+                )
+        except asyncio.TimeoutError:
+            raise self._deadline_error(request, by_wait) from None
         except (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL, ValueError) as exc:
             raise self._request_error(request, exc) from None
         except httpx.HTTPError as exc:
             raise self._transport_error(request, exc) from None
-        return self._answer(resp, text)
+        if content is None:
+            raise self._too_large_error(request, status)
+        if len(content) > bounds.OFF_LOOP_BYTES:
+            text = await asyncio.to_thread(bounds.decode, content, charset)
+        else:
+            text = bounds.decode(content, charset)
+        return self._answer(status, resp_headers, text)
+
+    async def _aread(self, lane: Any, call: Mapping[str, Any]) -> tuple[int, Any, bytes | None, str | None]:
+        """Status, headers, the body (None past the cap) and its charset, read as a stream."""
+        async with lane.stream(**call) as resp:
+            content = await bounds.aread_capped(
+                resp.aiter_bytes(65536), self.max_response_bytes, resp.headers.get("content-length")
+            )
+            return resp.status_code, resp.headers, content, resp.charset_encoding
+
+    def _spent(self, exc: StopProviderError) -> StopProviderError:
+        """The error as it leaves ``send``: redacted, and marked as retried already."""
+        exc.retries_spent = True  # type: ignore[attr-defined]
+        return self.redact.error(exc)
 
     def send(self, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None) -> Any:
         """
@@ -502,10 +544,13 @@ class HttpTransport:
         """
         import tenacity
 
-        for attempt in tenacity.Retrying(**self.retry.tenacity_kwargs(self._on_retry)):
-            with attempt:
-                response = self._send_once(request)
-                return parse(response) if parse else response
+        try:
+            for attempt in tenacity.Retrying(**self.retry.tenacity_kwargs(self._on_retry)):
+                with attempt:
+                    response = self._send_once(request)
+                    return parse(response) if parse else response
+        except StopProviderError as exc:
+            raise self._spent(exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def asend(
@@ -513,8 +558,15 @@ class HttpTransport:
     ) -> Any:
         import tenacity
 
-        async for attempt in tenacity.AsyncRetrying(**self.retry.tenacity_kwargs(self._on_retry)):
-            with attempt:
-                response = await self._asend_once(client, request)
-                return parse(response) if parse else response
+        try:
+            async for attempt in tenacity.AsyncRetrying(**self.retry.tenacity_kwargs(self._on_retry)):
+                with attempt:
+                    response = await self._asend_once(client, request)
+                    if parse is None:
+                        return response
+                    if len(response.text) > bounds.OFF_LOOP_BYTES:  # a large body: not on the loop
+                        return await asyncio.to_thread(parse, response)
+                    return parse(response)
+        except StopProviderError as exc:
+            raise self._spent(exc) from None
         raise AssertionError("unreachable")  # pragma: no cover

@@ -3,11 +3,17 @@ the hook's sync and async loops."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
-from airflow_provider_stop.hooks.errors import StopTimeoutError
+from airflow_provider_stop.hooks.errors import (
+    BatchStopError,
+    RequestDeadlineError,
+    StopProviderError,
+    StopTimeoutError,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_stop.hooks.base import StopServiceHook
@@ -46,6 +52,16 @@ class WaitProgress:
             self.timeout()
         return min(poll_interval, remaining)
 
+    @contextlib.contextmanager
+    def cut_at_deadline(self) -> Iterator[None]:
+        """A read the wait's deadline cut short ends the wait as a timeout, as any late read does."""
+        try:
+            yield
+        except StopProviderError as exc:
+            if time.time() >= self.deadline and _cut_by_deadline(exc):
+                self.timeout()
+            raise
+
     def timeout(self) -> NoReturn:
         raise StopTimeoutError(
             timeout_message(self.hook.hook_name, self.hook.target_noun, self.pending, self.statuses),
@@ -59,3 +75,9 @@ def timeout_message(
 ) -> str:
     states = ", ".join(f"{t!r} ({statuses[t].raw_state if t in statuses else 'unknown'})" for t in pending)
     return f"{service}: timed out waiting for {len(pending)} {noun}(s) to stop; still running: {states}"
+
+
+def _cut_by_deadline(exc: StopProviderError) -> bool:
+    if isinstance(exc, BatchStopError):
+        return bool(exc.failures) and all(_cut_by_deadline(e) for e in exc.failures.values())
+    return isinstance(exc, RequestDeadlineError)

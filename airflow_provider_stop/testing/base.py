@@ -3,7 +3,9 @@
 A service emulator subclasses :class:`Emulator`, lists its routes and keeps its own state. Every request
 is recorded (method, raw path, query, headers) so tests can count what was sent, and faults can be
 queued for the next matching requests: status codes with or without ``Retry-After``, dropped
-connections (before the response or mid-body), slow answers, malformed, HTML or empty bodies.
+connections (before the response or mid-body), slow answers, malformed, HTML or empty bodies; and the
+answers of a hostile server: an error that echoes the request's credentials, a body sent a byte at a
+time, an endless body, and bodies given verbatim (wrong types, paging cycles).
 
 ``handled`` records the requests the service itself acted on. A dropped connection, a status fault or
 an HTML error page never reaches it. A slow answer does, after its delay, as on a real server whose
@@ -36,7 +38,20 @@ Send = Callable[[Message], Awaitable[None]]
 #: An emulator's own class (``typing.Self`` needs Python 3.11).
 _E = TypeVar("_E", bound="Emulator")
 
-FaultKind = Literal["status", "drop", "drop_mid_body", "slow", "malformed", "html", "empty", "redirect"]
+FaultKind = Literal[
+    "status",
+    "drop",
+    "drop_mid_body",
+    "slow",
+    "malformed",
+    "html",
+    "empty",
+    "redirect",
+    "echo",
+    "drip",
+    "huge",
+    "body",
+]
 
 
 @dataclass
@@ -53,6 +68,12 @@ class Fault:
     path: str | None = None
     #: Where a ``redirect`` fault sends the client (``status`` 301/302/307/308).
     location: str | None = None
+    #: ``body``: the answers, each given verbatim, taken in turn by the matching requests (cycling).
+    bodies: list[bytes] = field(default_factory=list)
+    #: ``body``: extra response headers; ``huge``: how many bytes the endless body has at most.
+    headers: dict[str, str] = field(default_factory=dict)
+    size: int = 300 * 1024 * 1024
+    served: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and (
@@ -108,6 +129,10 @@ class Emulator:
     def error_response(self, status: int, message: str, code: str) -> Response:
         """The service's error body shape."""
         return JSONResponse({"message": message, "error_code": code}, status_code=status)
+
+    def echo_response(self, status: int, message: str) -> Response:
+        """An error whose message the service built from the request (``echo`` faults)."""
+        return self.error_response(status, message, "Echo")
 
     def add_demo_data(self) -> None:
         """Create a few running targets (for ``serve --demo-data`` and the demo)."""
@@ -277,6 +302,18 @@ class Emulator:
             await send({"type": "http.response.body", "body": b'{"partial": ', "more_body": True})
             _close_transport(send)
             return True
+        if fault.kind in ("drip", "huge", "body"):
+            await self._stream_fault(fault, scope, send)
+            return True
+        if fault.kind == "echo":
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            query = scope.get("query_string", b"").decode("latin-1")
+            body = (await receive()).get("body", b"").decode("latin-1")
+            auth = headers.get("authorization", "")
+            # The credentials first: a client that shows only the start of a message must still see them.
+            message = f"refused {auth!r} query={query!r} body={body!r} headers={headers}"
+            await self.echo_response(fault.status, message)(scope, receive, send)
+            return True
         if fault.kind == "status":
             response = self.error_response(fault.status, f"injected HTTP {fault.status}", "InjectedFault")
             if fault.retry_after is not None:
@@ -291,6 +328,35 @@ class Emulator:
             )
         await response(scope, receive, send)
         return True
+
+    async def _stream_fault(self, fault: Fault, scope: Scope, send: Send) -> None:
+        """``drip``: a JSON body one byte every ``delay`` seconds; ``huge``: an endless body of up to
+        ``size`` bytes, made as it is sent; ``body``: the next of ``bodies`` verbatim."""
+        if fault.kind == "body":
+            body = fault.bodies[fault.served % len(fault.bodies)] if fault.bodies else b""
+            fault.served += 1
+            headers = {"content-type": "application/json", **fault.headers}
+            await Response(body, status_code=fault.status, headers=headers)(scope, _noop_receive, send)
+            return
+        raw = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": raw})
+        cycle = getattr(send, "__self__", None)  # uvicorn's: ``disconnected`` once the client hung up
+        try:
+            if fault.kind == "drip":
+                for byte in b'{"message": "' + b"x" * 10_000:
+                    if getattr(cycle, "disconnected", False):
+                        return
+                    await send({"type": "http.response.body", "body": bytes([byte]), "more_body": True})
+                    await asyncio.sleep(fault.delay or 1.0)
+            else:
+                chunk = b"[" + b'"xxxxxxxxxxxxxxx",' * (65536 // 18)
+                sent = 0
+                while sent < fault.size and not getattr(cycle, "disconnected", False):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    sent += len(chunk)
+            await send({"type": "http.response.body", "body": b""})
+        except OSError:  # the client hung up, as it should
+            return
 
     # ---- server lifecycle ----------------------------------------------------------------
     @property
@@ -366,6 +432,10 @@ class SlidingWindow:
         with self._lock:
             self._expire(time.monotonic())
             return len(self._times)
+
+
+async def _noop_receive() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _close_transport(send: Send) -> None:

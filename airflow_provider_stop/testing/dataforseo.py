@@ -222,6 +222,10 @@ class DataForSeoEmulator(Emulator, service="dataforseo"):
         internal = {401: 40100, 402: 40200, 404: 40400, 429: 40202}.get(status, 50000)
         return self._envelope([], code=internal, http=status)
 
+    def echo_response(self, status: int, message: str) -> Response:
+        body = {"version": VERSION, "status_code": 40501, "status_message": message, "tasks": []}
+        return JSONResponse(body, status_code=status)
+
     def _rate_headers(self) -> dict[str, str]:
         limit = self.settings.rate_limit_per_minute
         return {

@@ -24,6 +24,8 @@ import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_stop.hooks.bounds import wait_deadline
+
 if TYPE_CHECKING:
     import httpx
 
@@ -56,6 +58,8 @@ class _Round:
         #: A wait's deadline came: read now, whatever the gap since the last read.
         self.urgent = asyncio.Event()
         self.result: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        #: The latest deadline of the waits it answers (None: one has none): its requests end by it.
+        self.deadline: float | None = 0.0
 
 
 class StatusBoard:
@@ -99,9 +103,11 @@ class StatusBoard:
         client: httpx.AsyncClient,
         target_ids: Sequence[str],
         *,
-        urgent: bool = False,
+        deadline: float | None = None,
     ) -> list[tuple[str, TargetStatus | StopProviderError]]:
-        """Each id's status or error, from the next round (``urgent``: the wait's deadline has come)."""
+        """Each id's status or error, from the next round. A wait whose ``deadline`` (epoch seconds)
+        has come is read at once; the round's requests end by the latest deadline of its waits."""
+        urgent = deadline is not None and time.time() >= deadline
         rnd = self.gathering
         if rnd is None:
             rnd = self.gathering = _Round(hook, client)
@@ -113,6 +119,7 @@ class StatusBoard:
                     _settle(wake)
         rnd.ids.update(dict.fromkeys(target_ids))
         rnd.waiting += 1
+        rnd.deadline = None if deadline is None or rnd.deadline is None else max(rnd.deadline, deadline)
         if urgent:
             rnd.urgent.set()
         if urgent or rnd.waiting >= len(self.members):
@@ -130,7 +137,8 @@ class StatusBoard:
             self.reads += 1
             ids = list(rnd.ids)
             log.debug("status board %s: one read for %d id(s), %d wait(s)", self.label, len(ids), rnd.waiting)
-            rnd.result.set_result(dict(await rnd.hook.aread_statuses(rnd.client, ids)))
+            with wait_deadline(rnd.deadline):
+                rnd.result.set_result(dict(await rnd.hook.aread_statuses(rnd.client, ids)))
         except BaseException as exc:
             if self.gathering is rnd:
                 self.gathering = None
