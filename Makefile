@@ -19,6 +19,7 @@ ci: test matrix
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
@@ -35,9 +36,12 @@ bench: $(VENV)/.installed
 
 # A real Airflow deployment (api-server, scheduler, dag-processor, triggerer; LocalExecutor, sqlite) in a
 # temporary AIRFLOW_HOME, against the emulators: every example DAG, the fast-stop DAG 20 times, restarts,
-# a secret sweep (see README). E2E_ARGS: e.g. `--runs 50`, `--only fast_stop`, `--code-root DIR`.
+# a secret sweep (see README). A pytest session of its own (e2e/, not in testpaths). E2E_ARGS: pytest
+# options, e.g. `-k fast_stop --runs 50`, `--config section.option=value`, `--code-root DIR`, or test
+# modules (`e2e/test_examples.py e2e/test_secrets.py`: then only those).
 e2e: $(VENV)/.installed
-	$(BIN)/python -m e2e.run $(E2E_ARGS)
+	$(BIN)/python -m pytest $(if $(filter e2e/%,$(E2E_ARGS)),,e2e) -p no:randomly --timeout 1200 -v --tb=short \
+	  -o console_output_style=times $(E2E_ARGS)
 
 # Every supported (Airflow, Python) pair of scripts/airflow-releases.txt in its own environment under
 # .matrix/, from the built wheel: imports, `airflow providers list`, and `pytest -m airflow`.

@@ -7,8 +7,6 @@ from typing import Any
 from airflow_provider_stop import __version__, services
 
 INTEGRATION = "Stop remote jobs"
-#: The names of the services this package provides, kept for code that imported this list.
-SERVICES = [svc.name for svc in services.provided()]
 
 
 #: Every connection type offers the same TLS switch (``verify_from_extra`` reads it).
@@ -56,7 +54,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": _modules("operators"),
         "sensors": _modules("sensors"),
         "triggers": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_stop.triggers.base"]}
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_stop.triggers.wait"]}
         ],
         "config": {
             "stop_provider": {

@@ -42,12 +42,12 @@ def stop_retry_policy() -> ExceptionRetryPolicy:
     return ExceptionRetryPolicy(
         rules=[
             RetryRule(
-                exception="airflow_provider_stop.hooks.base.PermanentStopError",
+                exception="airflow_provider_stop.hooks.errors.PermanentStopError",
                 action=RetryAction.FAIL,
                 reason="not retryable: the service gave an answer that a retry cannot change",
             ),
             RetryRule(
-                exception="airflow_provider_stop.hooks.base.TransientStopError",
+                exception="airflow_provider_stop.hooks.errors.TransientStopError",
                 action=RetryAction.RETRY,
                 reason="transient: rate limit, outage or timeout",
             ),

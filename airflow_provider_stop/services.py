@@ -233,7 +233,8 @@ for _service in (
             "conn-fields": {
                 "tenant": {
                     "label": "Tenant id",
-                    "description": "Sent as amperity-tenant on every call, e.g. acme or acme-sb-12345.",
+                    "description": "Sent as amperity-tenant on every call, e.g. acme or a sandbox "
+                    "acme-sb-12345 (a sandbox uses its production tenant's hosts).",
                     "schema": {
                         "type": ["string", "null"],
                         "pattern": "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",
@@ -241,7 +242,8 @@ for _service in (
                 },
                 "region": {
                     "label": "Hosting",
-                    "description": "aws (app.amperity.com), azure (<tenant>.amperity.com) or australia.",
+                    "description": "aws (app.amperity.com), azure (<production tenant>.amperity.com; "
+                    "sandbox acme-sb-1 uses acme.amperity.com) or australia.",
                     "schema": {
                         "type": ["string", "null"],
                         "enum": ["aws", "azure", "australia", None],
@@ -267,7 +269,7 @@ for _service in (
                     "label": "Token URL",
                     "description": "Paste the Token endpoint shown with the client id and secret "
                     "(Settings > Security > API keys > Get OAuth credentials). Empty: "
-                    "https://<tenant>.amperity.com/api/v0/oauth2/token, as documented.",
+                    "https://<production tenant>.amperity.com/api/v0/oauth2/token, as documented.",
                     "schema": {"type": ["string", "null"]},
                 },
                 "requests_per_second": {

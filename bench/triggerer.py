@@ -29,7 +29,7 @@ def worker_triggerer(args: dict[str, Any]) -> dict[str, Any]:
     start: ``airflow/jobs/triggerer_job_runner.py`` imports ``airflow.sdk.execution_time``'s
     ``supervisor``, ``context`` and ``task_runner``) is not counted as the thousand waits' CPU.
     Their loop starts with no client, board or lookup."""
-    from airflow_provider_stop.triggers.base import StopWaitTrigger
+    from airflow_provider_stop.triggers.wait import StopWaitTrigger
 
     hooks = {svc.name: svc.hook_path for svc in services.provided()}
 

@@ -81,7 +81,7 @@ def bench_wait(stop_seconds: float, poll: float, repeat: int) -> list[Row]:
         for t in threads:
             t.join()
         counts = {name: emu.count(None, f"*/pipelines/{name}*") for _, name in jobs}
-    from airflow_provider_stop.operators.base import defer_settings
+    from airflow_provider_stop.bindings.base import defer_settings
 
     # Deferred, the task first reads once a second on the worker for up to wait_before_defer (a read at
     # once, then one a second); after that it should cost no more reads than waiting in place.

@@ -160,7 +160,7 @@ class Emulators:
     rainforest: RainforestEmulator
     amperity: AmperityEmulator
     datasift: DataSiftEmulator
-    #: A second Feldera (its own key) for ``feldera_echo``; ``e2e.run`` makes it echo requests.
+    #: A second Feldera (its own key) for ``feldera_echo``; ``e2e/test_secrets.py`` makes it echo requests.
     feldera_echo: EchoingFelderaEmulator
     #: ``feldera_newline``'s password: a Feldera key as read from a file, its newline kept.
     newline_key: str

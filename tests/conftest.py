@@ -8,10 +8,12 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests.adapters
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLE_DAGS = ROOT / "example_dags"
@@ -110,7 +112,7 @@ FAST_RETRIES: dict[str, Any] = {
     "max_attempts": 4,
     "retry_min_wait": 0.01,
     "retry_max_wait": 0.05,
-    "timeout": 5,
+    "request_timeout": 5,
 }
 
 
@@ -129,11 +131,11 @@ def airflow_db() -> str:
 def _serve(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> Iterator[Any]:
     """Start an emulator and point ``<service>_default`` at it for the test (``extra`` added to its
     connection's extras)."""
-    from airflow_provider_stop.hooks import datasift
-    from airflow_provider_stop.hooks.base import forget_list_sizes
+    from airflow_provider_stop import process_state
 
-    forget_list_sizes()  # a list's length is remembered per connection id: a new emulator is new
-    datasift._refused_page_sizes.clear()
+    # List lengths, refused page sizes, tokens, paces are remembered per connection id: a new
+    # emulator behind the same id is a new service.
+    process_state.reset()
     emulator.start()
     conn = emulator.connection()
     if extra:
@@ -286,3 +288,18 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for family, counts in _family_results.items():
         terminalreporter.write_line(f"{family}: {counts['passed']} passed, {counts['failed']} failed")
+
+
+class ToEmulator(requests.adapters.HTTPAdapter):
+    """Sends every https request to the emulator, keeping the original host in ``Host``: the emulator
+    sees which host a request was meant for (real TLS hosts cannot be served on loopback)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.netloc = urllib.parse.urlsplit(url).netloc
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        parts = urllib.parse.urlsplit(request.url or "")
+        request.headers["Host"] = parts.netloc
+        request.url = urllib.parse.urlunsplit(("http", self.netloc, parts.path, parts.query, ""))
+        return super().send(request, *args, **kwargs)

@@ -16,8 +16,13 @@ import tests.extra_services  # noqa: F401 - registers the test-only services
 from airflow_provider_stop import services
 from airflow_provider_stop.testing.base import Emulator
 
-#: The hook's retry budget in these suites: 4 attempts, short waits, a 0.5 s read timeout.
-HOOK: dict[str, Any] = {"max_attempts": 4, "retry_min_wait": 0.01, "retry_max_wait": 0.05, "timeout": 0.5}
+#: The hook's retry budget in these suites: 4 attempts, short waits, a 0.5 s request timeout.
+HOOK: dict[str, Any] = {
+    "max_attempts": 4,
+    "retry_min_wait": 0.01,
+    "retry_max_wait": 0.05,
+    "request_timeout": 0.5,
+}
 PATHS = ("stop", "wait_in_place", "wait_deferred", "sensor", "notifier")
 
 

@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_stop.hooks import amperity as amperity_hook
 from airflow_provider_stop.hooks.amperity import AmperityHook
-from airflow_provider_stop.hooks.base import (
+from airflow_provider_stop.hooks.errors import (
     AuthenticationError,
     InvalidInputError,
     StopTimeoutError,
@@ -122,7 +122,7 @@ def test_oauth_token_refresh_on_the_async_path(amperity: AmperityEmulator) -> No
         async with h.async_client() as client:
             await h.astop(client, "wf-1")
             amperity.expire_tokens()
-            return await h.await_stopped(client, ["wf-1"], poll_interval=0.05, deadline=time.time() + 5)
+            return await h.await_until_stopped(client, ["wf-1"], poll_interval=0.05, deadline=time.time() + 5)
 
     assert asyncio.run(scenario())["wf-1"].raw_state == "canceled"
     assert amperity.count("POST", "/api/v0/oauth2/token") == 2
@@ -172,7 +172,7 @@ def test_a_tenant_that_is_not_a_host_label_is_refused_before_any_request(
     ("extra", "host", "expected"),
     [
         ({}, None, "https://app.amperity.com/api"),
-        ({"region": "azure"}, None, "https://acme-sb-12345.amperity.com/api"),
+        ({"region": "azure"}, None, "https://acme.amperity.com/api"),  # a sandbox: its production host
         ({"region": "australia"}, None, "https://app-aws-apse2.amperity.com/api"),
         ({}, "https://acme.amperity.com", "https://acme.amperity.com/api"),
         ({}, "https://proxy.example/amperity/api", "https://proxy.example/amperity/api"),

@@ -4,7 +4,6 @@ filter, the ``lookback`` window, the documented token URL, and an emulator as st
 from __future__ import annotations
 
 import time
-import urllib.parse
 from datetime import timedelta
 from typing import Any
 
@@ -13,10 +12,10 @@ import requests
 import requests.adapters
 
 from airflow_provider_stop.hooks.amperity import AmperityHook
-from airflow_provider_stop.hooks.base import InvalidInputError
+from airflow_provider_stop.hooks.errors import InvalidInputError
 from airflow_provider_stop.operators.amperity import AmperityStopAllWorkflowRunsOperator
 from airflow_provider_stop.testing.amperity import AmperityEmulator, parse_iso
-from tests.conftest import FAST_RETRIES, use_connection
+from tests.conftest import FAST_RETRIES, ToEmulator, use_connection
 
 #: Query parameters the spec documents for ``GET /workflow/runs`` (operation ``list-workflows``).
 DOCUMENTED_LIST_PARAMS = {
@@ -116,21 +115,6 @@ def test_the_default_token_url_is_the_tenant_host_as_documented(
     assert hook().config.settings["token_url"] == expected
 
 
-class _ToEmulator(requests.adapters.HTTPAdapter):
-    """Sends every https request to the emulator, keeping the original host in ``Host``: the emulator
-    sees which host a request was meant for (real TLS hosts cannot be served on loopback)."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__()
-        self.netloc = urllib.parse.urlsplit(url).netloc
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        parts = urllib.parse.urlsplit(request.url or "")
-        request.headers["Host"] = parts.netloc
-        request.url = urllib.parse.urlunsplit(("http", self.netloc, parts.path, parts.query, ""))
-        return super().send(request, *args, **kwargs)
-
-
 @pytest.mark.parametrize("token_on_shared_host", [False, True], ids=["tenant-host-only", "both-hosts"])
 def test_client_credentials_on_aws_fetch_the_token_from_the_tenant_host(
     monkeypatch: pytest.MonkeyPatch, token_on_shared_host: bool
@@ -148,7 +132,7 @@ def test_client_credentials_on_aws_fetch_the_token_from_the_tenant_host(
         emu.add_run("wf-1")
         h = hook()
         assert h.config.base_url == "https://app.amperity.com/api"
-        h.get_conn().mount("https://", _ToEmulator(emu.url))
+        h.get_conn().mount("https://", ToEmulator(emu.url))
         assert h.stop("wf-1").accepted
         assert emu.token_requests == [("acme.amperity.com", "/api/v0/oauth2/token")]
         stop = next(r for r in emu.requests if r.path.endswith("/stop"))
@@ -281,7 +265,7 @@ def test_a_stop_ends_canceled_with_or_without_the_error_object(
 def test_an_unknown_run_is_not_found_with_either_error_body(
     amperity: AmperityEmulator, request_ids: bool
 ) -> None:
-    from airflow_provider_stop.hooks.base import TargetNotFoundError
+    from airflow_provider_stop.hooks.errors import TargetNotFoundError
 
     amperity.settings.request_ids = request_ids
     with pytest.raises(TargetNotFoundError, match="Workflow 'wf-nope' not found") as caught:

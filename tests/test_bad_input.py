@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_stop.hooks.amperity import AmperityHook
-from airflow_provider_stop.hooks.base import InvalidInputError, StopProviderError
+from airflow_provider_stop.hooks.errors import InvalidInputError, StopProviderError
 from airflow_provider_stop.testing.base import Emulator
 from tests.matrix import DRIVERS, HOOK, Driver
 

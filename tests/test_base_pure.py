@@ -13,25 +13,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_stop.hooks.base import (
-    REDACTED,
-    RENDERED_NONE,
-    ApiResponse,
+from airflow_provider_stop.hooks.data import ApiResponse, TargetStatus, quote_segment
+from airflow_provider_stop.hooks.errors import (
     InvalidInputError,
     MalformedResponseError,
     PermanentBatchStopError,
-    Redactor,
     StopRejectedError,
     TargetNotFoundError,
-    TargetStatus,
     TransientBatchStopError,
     batch_error,
-    normalize_target_ids,
-    parse_retry_after,
-    quote_segment,
-    validate_target_id,
 )
 from airflow_provider_stop.hooks.feldera import FelderaHook
+from airflow_provider_stop.hooks.redaction import REDACTED, Redactor
+from airflow_provider_stop.hooks.retrying import parse_retry_after
+from airflow_provider_stop.hooks.validation import RENDERED_NONE, normalize_target_ids, validate_target_id
 
 # "None" and "null" are what a template renders for a missing value: refused on purpose (tested apart).
 printable_ids = st.text(
@@ -117,7 +112,7 @@ def test_target_status_round_trips_through_json() -> None:
 
 
 def test_batch_error_names_every_failure_and_is_retryable_only_if_one_is() -> None:
-    from airflow_provider_stop.hooks.base import ServiceUnavailableError
+    from airflow_provider_stop.hooks.errors import ServiceUnavailableError
 
     permanent = batch_error("stop", {"a": TargetNotFoundError("gone"), "b": StopRejectedError("no")}, 3)
     assert isinstance(permanent, PermanentBatchStopError) and not permanent.retryable
@@ -179,7 +174,7 @@ def test_async_waits_in_one_loop_share_one_client_that_keeps_no_cookies() -> Non
 
     import httpx
 
-    from airflow_provider_stop.hooks.base import _async_clients, shared_async_client
+    from airflow_provider_stop.hooks.client_pool import _async_clients, shared_async_client
 
     async def main() -> httpx.AsyncClient:
         async with shared_async_client(True) as a, shared_async_client(True) as b:
@@ -204,8 +199,8 @@ def test_clients_of_several_hosts_share_one_tls_context_per_verify_setting(
 
     import httpx
 
-    from airflow_provider_stop.hooks import transport
-    from airflow_provider_stop.hooks.transport import _client_slots, shared_async_client
+    from airflow_provider_stop.hooks import client_pool
+    from airflow_provider_stop.hooks.client_pool import _client_slots, shared_async_client
 
     built: list[ssl.SSLContext] = []
     create_ssl_context = httpx.create_ssl_context
@@ -230,7 +225,7 @@ def test_clients_of_several_hosts_share_one_tls_context_per_verify_setting(
             assert len(built) == 2  # one context for verify=True, one for verify=False
             assert {id(await context_of(c)) for c in clients} == {id(built[0])}
             assert await context_of(unverified) is built[1]
-        assert not transport._tls_contexts[asyncio.get_running_loop()].contexts  # gone with the last client
+        assert not client_pool._tls_contexts[asyncio.get_running_loop()].contexts  # gone with the last client
         async with shared_async_client(True, hosts[0]):
             assert len(built) == 3  # the next burst reads the CA bundle again
 

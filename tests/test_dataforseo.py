@@ -14,14 +14,14 @@ import pytest
 import requests
 from airflow.providers.common.compat.sdk import DAG
 
-from airflow_provider_stop.hooks.base import (
+from airflow_provider_stop.hooks.dataforseo import DataForSeoHook
+from airflow_provider_stop.hooks.errors import (
     AuthenticationError,
     PaymentRequiredError,
     PermanentBatchStopError,
     RateLimitedError,
     TargetNotFoundError,
 )
-from airflow_provider_stop.hooks.dataforseo import DataForSeoHook
 from airflow_provider_stop.notifications.dataforseo import DataForSeoStopOnPageTasksNotifier
 from airflow_provider_stop.operators.dataforseo import DataForSeoStopOnPageTasksOperator
 from airflow_provider_stop.sensors.dataforseo import DataForSeoOnPageTasksStoppedSensor
@@ -178,7 +178,7 @@ def test_waiting_on_many_ids_polls_concurrently_within_the_bound(dfs: DataForSeo
 
     async def deferred_style() -> None:
         async with h.async_client() as client:
-            await h.await_stopped(client, ids, poll_interval=0.05, deadline=time.time() + 20)
+            await h.await_until_stopped(client, ids, poll_interval=0.05, deadline=time.time() + 20)
 
     dfs.reset_log()
     asyncio.run(deferred_style())

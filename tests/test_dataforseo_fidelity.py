@@ -12,16 +12,16 @@ import pytest
 import requests
 from airflow.providers.common.compat.sdk import DAG
 
-from airflow_provider_stop.hooks.base import (
+from airflow_provider_stop.hooks.data import TargetStatus
+from airflow_provider_stop.hooks.dataforseo import DataForSeoHook
+from airflow_provider_stop.hooks.errors import (
     InvalidInputError,
     PermanentBatchStopError,
     StopRejectedError,
     StopTimeoutError,
     TargetNotFoundError,
     TargetNotRunningError,
-    TargetStatus,
 )
-from airflow_provider_stop.hooks.dataforseo import DataForSeoHook
 from airflow_provider_stop.notifications.dataforseo import DataForSeoStopOnPageTasksNotifier
 from airflow_provider_stop.operators.dataforseo import DataForSeoStopOnPageTasksOperator
 from airflow_provider_stop.testing.dataforseo import DataForSeoEmulator

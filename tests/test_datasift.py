@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG
 
-from airflow_provider_stop.hooks.base import (
+from airflow_provider_stop.hooks.datasift import DataSiftHook
+from airflow_provider_stop.hooks.errors import (
     AuthenticationError,
     RateLimitedError,
     StopRejectedError,
     TargetNotFoundError,
     TargetNotRunningError,
 )
-from airflow_provider_stop.hooks.datasift import DataSiftHook
 from airflow_provider_stop.notifications.datasift import DataSiftStopSourceNotifier
 from airflow_provider_stop.operators.datasift import (
     DataSiftStopAllSourcesOperator,

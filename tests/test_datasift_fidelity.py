@@ -89,7 +89,7 @@ def test_a_list_that_repeats_its_first_page_is_an_error(datasift: DataSiftEmulat
                 request = type(request)(request.method, request.path, params={**request.params, "page": "1"})
             return super().send(request, parse)
 
-    from airflow_provider_stop.hooks.base import StopRejectedError
+    from airflow_provider_stop.hooks.errors import StopRejectedError
 
     with pytest.raises(StopRejectedError, match="page 2 of the source list repeats earlier pages"):
         IgnoresPage(**FAST_RETRIES).list_targets()

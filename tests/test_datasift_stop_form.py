@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_stop.hooks.base import StopRejectedError, TargetNotFoundError, TargetNotRunningError
 from airflow_provider_stop.hooks.datasift import DataSiftHook, forget_stop_forms, learned_stop_form
+from airflow_provider_stop.hooks.errors import StopRejectedError, TargetNotFoundError, TargetNotRunningError
 from airflow_provider_stop.notifications.datasift import DataSiftStopSourceNotifier
 from airflow_provider_stop.operators.datasift import DataSiftStopSourceOperator
 from airflow_provider_stop.testing.datasift import DataSiftEmulator

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
-from airflow_provider_stop.get_provider_info import get_provider_info
-from airflow_provider_stop.operators.base import (
+from airflow_provider_stop.bindings.base import (
     TRIGGER_MIN_DELAY_SECONDS,
     WAIT_BEFORE_DEFER_SECONDS,
     defer_settings,
 )
+from airflow_provider_stop.get_provider_info import get_provider_info
 from airflow_provider_stop.testing.base import Emulator
-from airflow_provider_stop.triggers.base import StopWaitTrigger
+from airflow_provider_stop.triggers.wait import StopWaitTrigger
 from tests.conftest import use_connection
 from tests.matrix import DRIVERS, HOOK, Driver, first_event, rebuilt
 

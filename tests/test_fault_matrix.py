@@ -36,7 +36,7 @@ FAULTS = [
     Fault("connection refused", None, None, ("ConnectionError", "ConnectError")),
     Fault("dropped before the response", "drop"),
     Fault("dropped mid-body", "drop_mid_body"),
-    Fault("read timeout", "slow", {"delay": HOOK["timeout"] * 3}),
+    Fault("read timeout", "slow", {"delay": HOOK["request_timeout"] * 3}),
     Fault("malformed JSON", "malformed"),
     Fault("HTML error page", "html", {"status": 502}),
     Fault("empty body", "empty"),

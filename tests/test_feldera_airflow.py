@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG
 
-from airflow_provider_stop.hooks.base import InvalidInputError, StopFailedError, StopTimeoutError
+from airflow_provider_stop.hooks.errors import InvalidInputError, StopFailedError, StopTimeoutError
 from airflow_provider_stop.notifications.feldera import FelderaStopPipelineNotifier
 from airflow_provider_stop.operators.feldera import (
     FelderaStopAllPipelinesOperator,
@@ -20,7 +20,7 @@ from airflow_provider_stop.operators.feldera import (
 )
 from airflow_provider_stop.sensors.feldera import FelderaPipelineStoppedSensor
 from airflow_provider_stop.testing.feldera import FelderaEmulator
-from airflow_provider_stop.triggers.base import StopWaitTrigger
+from airflow_provider_stop.triggers.wait import StopWaitTrigger
 from tests.conftest import (
     AIRFLOW_V_3_3_PLUS,
     FAST_RETRIES,
@@ -232,10 +232,10 @@ def test_trigger_serializes_only_ids_and_settings_and_round_trips() -> None:
         target_ids=["a", "b"],
         poll_interval=2.0,
         deadline=1_900_000_000.0,
-        hook_params={"timeout": 5},
+        hook_params={"request_timeout": 5},
     )
     path, kwargs = trigger.serialize()
-    assert path == "airflow_provider_stop.triggers.base.StopWaitTrigger"
+    assert path == "airflow_provider_stop.triggers.wait.StopWaitTrigger"
     rebuilt = StopWaitTrigger(**kwargs)
     assert rebuilt.serialize() == (path, kwargs)
     assert set(kwargs) == {
@@ -283,7 +283,7 @@ def test_trigger_rebuilt_mid_wait_keeps_its_deadline_and_sends_no_stop(feldera: 
 def test_trigger_turns_errors_into_an_error_event(feldera: FelderaEmulator) -> None:
     (event,) = _events(feldera_trigger(["ghost"], time.time() + 5))
     assert event["status"] == "error" and event["retryable"] is False
-    assert event["error_class"] == "airflow_provider_stop.hooks.base.PermanentBatchStopError"
+    assert event["error_class"] == "airflow_provider_stop.hooks.errors.PermanentBatchStopError"
     assert "Unknown pipeline name 'ghost'" in event["message"]
 
 

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_stop.hooks.base import (
-    RENDERED_NONE,
+from airflow_provider_stop.hooks.errors import (
     AuthenticationError,
     FeatureUnavailableError,
     MalformedResponseError,
@@ -26,6 +25,7 @@ from airflow_provider_stop.hooks.base import (
     TargetNotRunningError,
 )
 from airflow_provider_stop.hooks.feldera import FelderaHook
+from airflow_provider_stop.hooks.validation import RENDERED_NONE
 from airflow_provider_stop.testing.feldera import FelderaEmulator
 from tests.conftest import FAST_RETRIES, LogCapture, use_connection
 
@@ -209,7 +209,7 @@ def test_malformed_body_every_time_is_a_named_error(feldera: FelderaEmulator) ->
 def test_read_timeout_is_retried_within_the_request_timeout(feldera: FelderaEmulator) -> None:
     feldera.add_pipeline("p1", running=False)
     feldera.inject("slow", delay=1.0, times=1, method="GET")
-    h = hook(timeout=0.3)
+    h = hook(request_timeout=0.3)
     started = time.monotonic()
     assert h.get_status("p1").stopped
     assert time.monotonic() - started < 1.0
@@ -279,7 +279,7 @@ def test_async_stop_and_wait_share_the_same_rules(feldera: FelderaEmulator) -> N
             await h.astop(client, "p1", force=True)
             with pytest.raises(TargetNotFoundError):
                 await h.astop(client, "ghost", force=True)
-            return await h.await_stopped(client, ["p1"], poll_interval=0.05, deadline=time.time() + 5)
+            return await h.await_until_stopped(client, ["p1"], poll_interval=0.05, deadline=time.time() + 5)
 
     statuses = asyncio.run(scenario())
     assert statuses["p1"].raw_state == "Stopped"
@@ -303,14 +303,14 @@ def test_a_hanging_service_does_not_hold_up_waits_on_another_in_the_same_loop(
 
         async def wait(hook: FelderaHook, name: str) -> None:
             async with hook.async_client() as client:
-                await hook.await_stopped(client, [name], poll_interval=0.05, deadline=time.time() + 30)
+                await hook.await_until_stopped(client, [name], poll_interval=0.05, deadline=time.time() + 30)
 
         async def healthy_wait() -> None:
-            await wait(FelderaHook("feldera_other", timeout=10), "ok")
+            await wait(FelderaHook("feldera_other", request_timeout=10), "ok")
             answered_by_hanging_when_healthy_done.append(hanging.handled_count())
 
         async def main() -> None:
-            waits = [wait(FelderaHook(timeout=10), f"h{i}") for i in range(24)]
+            waits = [wait(FelderaHook(request_timeout=10), f"h{i}") for i in range(24)]
             await asyncio.gather(*waits, healthy_wait())
 
         asyncio.run(main())
@@ -329,7 +329,7 @@ def test_the_shared_client_gives_each_request_in_flight_its_own_connection_and_r
 
     from httpcore._async.connection import AsyncHTTPConnection
 
-    from airflow_provider_stop.hooks.base import SHARED_POOL_SIZE
+    from airflow_provider_stop.hooks.client_pool import SHARED_POOL_SIZE
 
     checks = 0
     is_idle = AsyncHTTPConnection.is_idle

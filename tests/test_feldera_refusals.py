@@ -18,7 +18,7 @@ import httpx
 import pytest
 from airflow.providers.common.compat.sdk import DAG, TaskDeferred
 
-from airflow_provider_stop.hooks.base import (
+from airflow_provider_stop.hooks.errors import (
     PermanentBatchStopError,
     StopFailedError,
     TargetNotRunningError,
@@ -35,7 +35,7 @@ from airflow_provider_stop.testing.feldera import (
     WHILE_STOPPING_ANSWERS,
     FelderaEmulator,
 )
-from airflow_provider_stop.triggers.base import StopWaitTrigger
+from airflow_provider_stop.triggers.wait import StopWaitTrigger
 from tests.conftest import FAST_RETRIES, run_dag, task_states, use_connection, xcom_value
 
 pytestmark = pytest.mark.usefixtures("airflow_db")

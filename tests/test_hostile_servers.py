@@ -39,7 +39,7 @@ HOSTILE_HOOK: dict[str, Any] = {
     "max_attempts": 1,
     "retry_min_wait": 0.01,
     "retry_max_wait": 0.05,
-    "timeout": 1.0,
+    "request_timeout": 1.0,
     "max_response_bytes": 1024 * 1024,
 }
 #: What a path may take beyond one request deadline (set-up, the emulator, a second request).
@@ -334,7 +334,7 @@ def test_hostile_server(
         assert kind, f"wrong types were accepted on the {path} path: {outcome.result!r}"
     elif case in ("echo", "paging_cycle"):
         assert kind, f"{case}: the {path} path did not fail: {outcome.result!r}"
-    bound = HOSTILE_HOOK["timeout"] * (2 if path == "sync" else 1) + SLACK
+    bound = HOSTILE_HOOK["request_timeout"] * (2 if path == "sync" else 1) + SLACK
     if case in ("drip", "huge"):
         assert outcome.seconds <= bound, f"{case} on the {path} path took {outcome.seconds:.1f}s (> {bound}s)"
     if case == "huge":

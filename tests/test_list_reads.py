@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from airflow_provider_stop.hooks.amperity import AmperityHook
-from airflow_provider_stop.hooks.base import (
+from airflow_provider_stop.hooks.data import TargetStatus
+from airflow_provider_stop.hooks.datasift import DataSiftHook
+from airflow_provider_stop.hooks.errors import (
     PermanentBatchStopError,
     ServiceUnavailableError,
     TargetNotFoundError,
     TransientBatchStopError,
 )
-from airflow_provider_stop.hooks.data import TargetStatus
-from airflow_provider_stop.hooks.datasift import DataSiftHook
 from airflow_provider_stop.hooks.feldera import FelderaHook
 from airflow_provider_stop.hooks.rainforest import RainforestHook
 from airflow_provider_stop.testing.amperity import AmperityEmulator

@@ -21,8 +21,11 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from airflow_provider_stop.get_provider_info import SERVICES, get_provider_info
+from airflow_provider_stop import services
+from airflow_provider_stop.get_provider_info import get_provider_info
 from airflow_provider_stop.services import provided
+
+SERVICES = [svc.name for svc in services.provided()]
 
 
 def test_provider_info_matches_airflows_schema() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG
 
-from airflow_provider_stop.hooks.base import (
+from airflow_provider_stop.hooks.errors import (
     AuthenticationError,
     PaymentRequiredError,
     ServiceUnavailableError,

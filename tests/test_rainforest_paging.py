@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_stop.hooks.base import ApiResponse, InvalidInputError, StopRejectedError
+from airflow_provider_stop.hooks.data import ApiResponse
+from airflow_provider_stop.hooks.errors import InvalidInputError, StopRejectedError
 from airflow_provider_stop.hooks.rainforest import ListPagingError, RainforestHook
 from airflow_provider_stop.operators.rainforest import RainforestStopAllCollectionsOperator
 from airflow_provider_stop.testing.rainforest import RainforestEmulator
@@ -113,7 +114,7 @@ def test_a_service_that_ignores_page_is_an_error_not_a_short_list(rainforest: Ra
     h = _Replay([_page(["a", "b"], current_page=1, total_pages=3)])
     with pytest.raises(ListPagingError, match="repeats earlier pages"):
         h.list_targets()
-    assert h.sent == [{}, {"page": "2"}]
+    assert h.sent == [{"page_size": "1000"}, {"page": "2", "page_size": "1000"}]
 
 
 def test_paging_that_goes_backwards_is_an_error(rainforest: RainforestEmulator) -> None:
@@ -201,7 +202,7 @@ def test_a_stop_refused_with_success_false_is_still_an_error(rainforest: Rainfor
     """``request_info.success == false`` on a 200 stays a refusal, with or without other fields."""
     h = RainforestHook(**FAST_RETRIES)
     response = ApiResponse(200, {}, '{"request_info": {"success": false, "message": "nope"}}')
-    from airflow_provider_stop.hooks.base import ApiRequest
+    from airflow_provider_stop.hooks.data import ApiRequest
 
     with pytest.raises(StopRejectedError, match="nope"):
         h.raise_for_response(ApiRequest("GET", "/collections/1/stop", target_id="1"), response)

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from airflow_provider_stop.hooks.amperity import AmperityHook
-from airflow_provider_stop.hooks.base import StopTimeoutError
 from airflow_provider_stop.hooks.bounds import OFF_LOOP_BYTES
 from airflow_provider_stop.hooks.data import ApiResponse, TargetStatus
 from airflow_provider_stop.hooks.errors import (
@@ -24,6 +23,7 @@ from airflow_provider_stop.hooks.errors import (
     PermanentBatchStopError,
     RequestDeadlineError,
     ServiceUnavailableError,
+    StopTimeoutError,
     TransientBatchStopError,
     batch_error,
 )
@@ -129,7 +129,7 @@ def test_a_request_ends_by_the_wait_deadline_not_its_own_timeout(feldera: Felder
     (1.5 s here, the hook's own timeout is 30 s) still ends the wait, as a timeout naming the target."""
     feldera.add_pipeline("p")
     feldera.inject("drip", delay=0.2, times=1000, method="GET")
-    hook = FelderaHook(timeout=30.0, **FAST)
+    hook = FelderaHook(request_timeout=30.0, **FAST)
     started = time.monotonic()
     with pytest.raises(StopTimeoutError) as info:
         hook.wait_until_stopped(["p"], poll_interval=0.1, deadline=time.time() + 1.5)
@@ -140,7 +140,7 @@ def test_a_request_ends_by_the_wait_deadline_not_its_own_timeout(feldera: Felder
 def test_the_async_path_ends_by_the_wait_deadline_too(feldera: FelderaEmulator) -> None:
     feldera.add_pipeline("p")
     feldera.inject("drip", delay=0.2, times=1000, method="GET")
-    hook = FelderaHook(timeout=30.0, **FAST)
+    hook = FelderaHook(request_timeout=30.0, **FAST)
 
     async def wait() -> None:
         async with hook.async_client() as client:

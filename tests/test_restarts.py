@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
-from airflow_provider_stop.hooks.base import StopTimeoutError
+from airflow_provider_stop.hooks.errors import StopTimeoutError
 from airflow_provider_stop.testing.base import Emulator
 from tests.conftest import use_connection
 from tests.matrix import DRIVERS, HOOK, Driver, first_event, rebuilt

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG
 
-from airflow_provider_stop.hooks.base import StopProviderError
+from airflow_provider_stop.hooks.errors import StopProviderError
 from airflow_provider_stop.hooks.feldera import FelderaHook
 from airflow_provider_stop.notifications.feldera import FelderaStopPipelineNotifier
 from airflow_provider_stop.operators.feldera import FelderaStopPipelineOperator

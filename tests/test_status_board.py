@@ -70,9 +70,9 @@ def test_two_connections_to_one_host_never_share_a_board(
     keys: list[tuple[str, ...]] = []
     joined = board_module.joined_board
 
-    def spy(hook: Any, key: tuple[str, str, str], poll: float) -> Any:
+    def spy(key: tuple[str, str, str], poll: float, deadline: float) -> Any:
         keys.append(key)
-        return joined(hook, key, poll)
+        return joined(key, poll, deadline)
 
     monkeypatch.setattr("airflow_provider_stop.triggers.wait.joined_board", spy)
     events = asyncio.run(all_events([trigger("a1", conn_id="feldera_a"), trigger("b1", conn_id="feldera_b")]))

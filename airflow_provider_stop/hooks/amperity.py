@@ -7,6 +7,10 @@ Sources: https://docs.amperity.com/api/ (repository ``amperity/amperity-docs``: 
 Every call carries ``amperity-tenant`` and ``api-version``. Auth is a bearer token, either pasted from
 the Amperity UI or obtained with OAuth client credentials, cached per process until shortly before it
 expires and fetched anew once on a 401. Requests are paced below the documented 10 per second.
+
+A sandbox (tenant id ``<tenant>-sb-<digits>``) is reached on its production tenant's hosts:
+``amperity_api/source/base_url.rst``, "Base URL and sandboxes": "The base URL for a sandbox is the same
+as the base URL for production"; its own id goes only in the tenant headers.
 """
 
 from __future__ import annotations
@@ -24,26 +28,31 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_stop.hooks.base import (
-    ApiRequest,
-    ApiResponse,
-    AuthenticationError,
-    ClientConfig,
-    InvalidInputError,
-    ListPager,
-    ListWalk,
-    MalformedResponseError,
-    StopAck,
-    StopProviderError,
-    StopRejectedError,
-    StopServiceHook,
-    TargetStatus,
+from airflow_provider_stop import process_state
+from airflow_provider_stop.hooks.base import StopServiceHook
+from airflow_provider_stop.hooks.connection import (
     base_url_from_connection,
     connection_extra,
-    quote_segment,
     rate_from_extra,
     verify_from_extra,
 )
+from airflow_provider_stop.hooks.data import (
+    ApiRequest,
+    ApiResponse,
+    ClientConfig,
+    ListWalk,
+    StopAck,
+    TargetStatus,
+    quote_segment,
+)
+from airflow_provider_stop.hooks.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    MalformedResponseError,
+    StopProviderError,
+    StopRejectedError,
+)
+from airflow_provider_stop.hooks.listing import ListPager
 from airflow_provider_stop.hooks.redaction import url_without_userinfo
 from airflow_provider_stop.hooks.validation import answer_id, ascii_int, clip, optional_text, shown
 
@@ -68,6 +77,9 @@ TENANT_TOKEN_URL = "https://{tenant}.amperity.com/api" + TOKEN_PATH
 SHARED_HOSTS = frozenset({"app.amperity.com", "app-aws-apse2.amperity.com"})
 #: A tenant goes into a host name (Azure) and a header: one DNS label, nothing else (RFC 1123).
 _TENANT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+#: A sandbox's tenant id: the production tenant's, ``-sb-`` and digits (``socktown-sb-12345`` in
+#: ``base_url.rst``, "Base URL and sandboxes").
+_SANDBOX = re.compile(r"^(?P<tenant>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)-sb-[0-9]+$", re.IGNORECASE)
 _API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2}|unstable)$")
 _SEPARATORS = re.compile(r"[\s_-]+")
 
@@ -89,10 +101,29 @@ MAX_LIST_PAGES = 10_000
 MAX_TOKEN_SECONDS = 24 * 3600.0
 #: Runs a list page asks for (``limit``; the spec gives no maximum, the docs' examples use 100).
 LIST_PAGE_SIZE = 100
+#: The spec's defaults for the list's ``state`` and ``type`` filters (``list-workflows``: ``default``
+#: equal to each ``example``; the list page says only "Optional"). See ``AmperityHook.list_pages``.
+SPEC_DEFAULT_STATE = "succeeded"
+SPEC_DEFAULT_TYPE = "courier.group/run"
+#: The list's documented ``state`` filter values for a run not yet ended (the list page: Started, In
+#: progress, Stopping, Stopped, Succeeded), in the lower case of the spec's one wire example
+#: (``succeeded``). Sent only when the server may have applied the ``state`` default.
+RUNNING_STATE_FILTERS = ("started", "in progress", "stopping")
+#: Every workflow type whose wire value a public source shows: the spec's ``type`` example
+#: (``courier.group/run``), ``Workflow.type`` and the stop page's example (``campaign.send``), the get
+#: page's overview example (``campaign.fetch``), the get page's verbose and the list page's 200
+#: examples (``amperity.orchestration.orchestration/run``). Sent only when the server may have applied
+#: the ``type`` default.
+DOCUMENTED_TYPES = (
+    "courier.group/run",
+    "campaign.send",
+    "campaign.fetch",
+    "amperity.orchestration.orchestration/run",
+)
 
-_tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+_tokens: dict[tuple[str, ...], tuple[str, float]] = process_state.shared("amperity tokens", dict)
 _tokens_lock = threading.Lock()
-_token_fetch_locks: dict[tuple[str, ...], threading.Lock] = {}
+_token_fetch_locks: dict[tuple[str, ...], threading.Lock] = process_state.shared("amperity token locks", dict)
 _async_token_locks: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]
 ] = weakref.WeakKeyDictionary()
@@ -139,11 +170,18 @@ def iso_utc(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def production_tenant(tenant: str) -> str:
+    """The tenant whose hosts serve ``tenant``, lower-cased for a host name: a sandbox's
+    (``socktown-sb-12345``) is its production tenant's (``socktown``); any other tenant is its own."""
+    match = _SANDBOX.fullmatch(tenant)
+    return (match.group("tenant") if match else tenant).lower()
+
+
 def default_token_url(base_url: str, tenant: str) -> str:
-    """The tenant's own host, as documented; an explicit host that is not a shared one is kept (a
-    proxy, an emulator, or the tenant host itself)."""
+    """The production tenant's own host, as documented (a sandbox id is never a host name); an
+    explicit host that is not a shared one is kept (a proxy, an emulator, or a tenant host)."""
     if urllib.parse.urlsplit(base_url).hostname in SHARED_HOSTS:
-        return TENANT_TOKEN_URL.format(tenant=tenant.lower())
+        return TENANT_TOKEN_URL.format(tenant=production_tenant(tenant))
     return base_url + TOKEN_PATH
 
 
@@ -160,18 +198,23 @@ class AmperityHook(StopServiceHook, service="amperity"):
     """
     Talks to the Amperity API.
 
-    Connection: extra ``tenant`` (required) and ``region`` (``aws`` default, ``azure``, ``australia``)
-    or ``host`` (a full API URL, ``/api`` added when it has no path). ``auth_type`` ``token``: the
-    password is an access token from Settings → Security → API keys. ``client_credentials``: login
-    is the client id, password the client secret, extra ``token_url`` the "Token endpoint" the same
-    dialog shows (Settings → Security → API keys → Get OAuth credentials); by default the documented
-    ``https://<tenant>.amperity.com/api/v0/oauth2/token`` (the host's own when ``host`` is set to
-    something else than a shared region host). Extras ``api_version`` (``2024-04-01``) and
+    Connection: extra ``tenant`` (required; a sandbox's id, e.g. ``acme-sb-12345``, for a sandbox),
+    sent as ``amperity-tenant`` (and ``X-Amperity-Tenant`` to the token endpoint) as given. The API
+    host comes from ``region``: ``aws`` (default) ``https://app.amperity.com/api``, ``azure``
+    ``https://<production tenant>.amperity.com/api``, ``australia``
+    ``https://app-aws-apse2.amperity.com/api``; or from ``host`` (a full API URL, ``/api`` added when
+    it has no path), which wins. A sandbox uses its production tenant's hosts (``acme`` for
+    ``acme-sb-12345``): its id never becomes a host name. ``auth_type`` ``token``: the password is an
+    access token from Settings → Security → API keys. ``client_credentials``: login is the client id,
+    password the client secret, extra ``token_url`` the "Token endpoint" the same dialog shows
+    (Settings → Security → API keys → Get OAuth credentials), which wins; by default the documented
+    ``https://<production tenant>.amperity.com/api/v0/oauth2/token`` (the host's own when ``host`` is
+    set to something else than a shared region host). Extras ``api_version`` (``2024-04-01``) and
     ``requests_per_second`` (8; the documented limit is 10).
 
     Stop-all lists runs created in the last ``lookback`` seconds (the documented ``created_from``
-    filter) and classifies each run locally: the list's ``state`` filter documents only a few display
-    names (Started, In progress, …) whose wire spelling is unknown, so it is never sent.
+    filter) and classifies each run locally; it sends the list's ``state`` filter only when the
+    server may have applied the spec's defaults (see ``list_pages``).
     """
 
     target_noun = "workflow run"
@@ -205,8 +248,8 @@ class AmperityHook(StopServiceHook, service="amperity"):
             base_url = base_url_from_connection(conn, None)
             if not urllib.parse.urlsplit(base_url).path:
                 base_url += "/api"
-        else:
-            base_url = REGION_HOSTS[region].format(tenant=tenant.lower())
+        else:  # a sandbox's base URL "is the same as the base URL for production" (base_url.rst)
+            base_url = REGION_HOSTS[region].format(tenant=production_tenant(tenant))
         version = str(extra.get("api_version") or API_VERSION)
         if not _API_VERSION.fullmatch(version):
             raise InvalidInputError(f"{where}: api_version must look like {API_VERSION!r}, got {version!r}")
@@ -421,13 +464,23 @@ class AmperityHook(StopServiceHook, service="amperity"):
         details["canceled"] = normal in CANCELED_STATES
         return TargetStatus(target_id, state, normal in CANCELED_STATES | FINISHED_STATES, None, details)
 
-    def list_params(self, token: str | None, now: float, *, with_total: bool = False) -> dict[str, str]:
+    def list_params(
+        self,
+        token: str | None,
+        now: float,
+        *,
+        with_total: bool = False,
+        state: str | None = None,
+        workflow_type: str | None = None,
+    ) -> dict[str, str]:
         """Only documented list parameters (``list-workflows``): ``limit``, ``created_from``, ``type``,
-        ``next_token``, ``with_total``. Never ``state``: its documented values are display names, not
-        wire values."""
+        ``next_token``, ``with_total``, and ``state`` only when ``list_pages`` must not leave it to the
+        server's default."""
         params = {"limit": str(LIST_PAGE_SIZE), "created_from": iso_utc(now - self.lookback)}
-        if self.workflow_type:
-            params["type"] = self.workflow_type
+        if workflow_type or self.workflow_type:
+            params["type"] = workflow_type or self.workflow_type or ""
+        if state:
+            params["state"] = state
         if token:
             params["next_token"] = token
         if with_total:
@@ -438,15 +491,66 @@ class AmperityHook(StopServiceHook, service="amperity"):
         return (self.workflow_type or "", str(self.lookback))
 
     def list_pages(self, walk: ListWalk) -> ListPager:
-        """Runs created within ``lookback`` (optionally of ``workflow_type``), every page
-        (``next_token``); each run's state is classified here, not by a server-side filter. A status
-        read asks ``with_total`` on its first page, so it knows how many pages follow."""
+        """Runs created within ``lookback`` (optionally of ``workflow_type``), every page; each run's
+        state is classified here. A status read asks ``with_total`` on its first page, so it knows how
+        many pages follow, and reads a run the list does not show by id.
+
+        Stop-all must also hold if a server applied the spec's defaults (``state`` ``succeeded``,
+        ``type`` ``courier.group/run``; unconfirmed: the list page says "Optional", and its ``type``
+        tip has the unfiltered list return "workflows (and workflow types)", so a real server most
+        likely applies neither). The list is read first without ``state`` (and without ``type`` unless
+        ``workflow_type``): one read of every run in the window. Only what it showed tells whether a
+        default may have narrowed it: a run that is not ``succeeded`` proves the ``state`` default was
+        not applied, a run of another type than ``courier.group/run`` (or an explicit
+        ``workflow_type``) the ``type`` default. What is not proved is asked explicitly: the list again
+        for each documented state of a run not yet ended (``RUNNING_STATE_FILTERS``), and/or of each
+        documented type (``DOCUMENTED_TYPES``), at most 12 more reads, only when the window showed
+        nothing but succeeded courier-group runs (or nothing). Under a server that applied the ``type``
+        default, a run of a type no public source spells out cannot be listed by any request; nor,
+        under the ``state`` default, a run whose state no documented filter value names (``scheduled``
+        and ``paused`` may be neither Started nor In progress)."""
         now = time.time()  # one window for every page
+        yield from self._list_read(walk, now, with_total=walk.for_status)
+        if walk.for_status:
+            return
+        listed = list(walk.statuses.values())
+        state_default = all(normalize_state(s.raw_state or "") == SPEC_DEFAULT_STATE for s in listed)
+        type_default = not self.workflow_type and all(
+            s.details.get("type") == SPEC_DEFAULT_TYPE for s in listed
+        )
+        if not (state_default or type_default):
+            return
+        states: tuple[str | None, ...] = RUNNING_STATE_FILTERS if state_default else (None,)
+        types: tuple[str | None, ...] = DOCUMENTED_TYPES if type_default else (None,)
+        self.log.info(
+            "Amperity: the run list showed %d run(s), %s: reading it again with explicit %s, in case "
+            "the server applied the spec's default%s",
+            len(listed),
+            "none of them running" if listed else "none at all",
+            " and ".join(k for k, v in (("state", state_default), ("type", type_default)) if v),
+            "s" if state_default and type_default else "",
+        )
+        for state in states:
+            for workflow_type in types:
+                yield from self._list_read(walk, now, state=state, workflow_type=workflow_type)
+
+    def _list_read(
+        self,
+        walk: ListWalk,
+        now: float,
+        *,
+        with_total: bool = False,
+        state: str | None = None,
+        workflow_type: str | None = None,
+    ) -> ListPager:
+        """One filtered read of the list, every page (``next_token``)."""
         token: str | None = None
         total: int | None = None
         seen = 0
         for _ in range(MAX_LIST_PAGES):
-            params = self.list_params(token, now, with_total=walk.for_status and token is None)
+            params = self.list_params(
+                token, now, with_total=with_total and token is None, state=state, workflow_type=workflow_type
+            )
             body = yield ApiRequest("GET", "/workflow/runs", params=params), _json
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise MalformedResponseError("Amperity: the workflow run list has no data (a list)")
@@ -472,10 +576,11 @@ class AmperityHook(StopServiceHook, service="amperity"):
         return self._status(answer_id(run.get("id"), f"Amperity: the run list's data[{index}].id"), run)
 
     def use_listed_status(self, status: TargetStatus) -> bool:
-        """The documents' list items have no error object (only ``view=verbose`` shows it). A run the
-        list shows failed is read by id once, for the error that says why; a canceled or succeeded run
-        is taken from the list (a canceled run's error only says "Workflow manually stopped", which
-        ``details.canceled`` already says), and so is a run still running."""
+        """Whether list items carry the error object is unconfirmed (the list page's 200 example has
+        one, the pagination page's example none; ``view=verbose`` always shows it). A run the list
+        shows failed without one is read by id once, for the error that says why; a canceled or
+        succeeded run is taken from the list (a canceled run's error only says "Workflow manually
+        stopped", which ``details.canceled`` already says), and so is a run still running."""
         return normalize_state(status.raw_state or "") != "failed" or "error" in status.details
 
     def status_list_requests(self, count: int) -> int | None:

@@ -1,199 +1,50 @@
-"""``StopServiceHook``: the contract a service hook fills in, and the generic stop / status / wait
-machinery built on it.
+"""``StopServiceHook``: the contract a service hook fills in, and the stop / status / wait operations
+built on it.
 
-The pieces the hook uses live in modules named for them: ``errors`` (the error hierarchy), ``data``
-(status, acks, requests and responses as plain data), ``validation``, ``transport`` (``HttpTransport``,
-which sends requests, and redaction, pacing, shared clients, retry settings), ``waiting`` and
-``connection`` (reading an Airflow connection). Every name this module defined before is still
-importable from here: stored trigger events name errors by ``airflow_provider_stop.hooks.base.<Error>``.
+The machinery it is made of lives in modules named for it: ``transport`` (sending one request within
+its bounds), ``error_mapping`` (answers to named errors), ``batching`` (many targets, one error naming
+every failure), ``listing`` (paged lists and the status reads that go through them), ``waiting`` (the
+wait loop), ``connection`` (reading an Airflow connection), ``redaction``, ``bounds``, ``pacing``,
+``client_pool`` and ``retrying``; the data in ``data`` and ``errors``.
 
 Nothing heavy is imported at module level.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import fnmatch
-import json
-import logging
 import threading
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_stop._compat import BaseHook
-from airflow_provider_stop.hooks import bounds
+from airflow_provider_stop.hooks import bounds, waiting
 from airflow_provider_stop.hooks.connection import (
-    base_url_from_connection,
     check_credentials,
-    connection_extra,
     extra_read_ahead,
-    rate_from_extra,
     shared_lookup,
-    verify_from_extra,
     warn_if_insecure,
 )
-from airflow_provider_stop.hooks.data import (
-    ApiRequest,
-    ApiResponse,
-    ClientConfig,
-    ListWalk,
-    StopAck,
-    TargetStatus,
-    quote_segment,
-)
+from airflow_provider_stop.hooks.data import ApiRequest, ApiResponse, ClientConfig, StopAck, TargetStatus
 from airflow_provider_stop.hooks.errors import (
-    AuthenticationError,
-    BatchStopError,
-    FeatureUnavailableError,
     InvalidInputError,
     MalformedResponseError,
-    PaymentRequiredError,
-    PermanentBatchStopError,
-    PermanentStopError,
-    RateLimitedError,
-    RequestDeadlineError,
-    ResponseTooLargeError,
-    ServiceUnavailableError,
-    StopFailedError,
     StopProviderError,
-    StopRejectedError,
-    StopTimeoutError,
-    TargetNotFoundError,
     TargetNotRunningError,
-    TransientBatchStopError,
-    TransientStopError,
-    _rebuild_error,
-    batch_error,
+    collect,
 )
-from airflow_provider_stop.hooks.redaction import credential_values, url_without_userinfo
-from airflow_provider_stop.hooks.transport import (
-    REDACTED,
-    SHARED_POOL_SIZE,
-    HttpTransport,
-    RatePacer,
-    Redactor,
-    RetrySettings,
-    _async_clients,
-    _client_slots,
-    _HttpLibraryRedaction,
-    _mask_with_airflow,
-    _pacers,
-    _pacers_lock,
-    _SharedClient,
-    http_log_redaction,
-    parse_retry_after,
-    request_slots,
-    shared_async_client,
-    shared_pacer,
-)
-from airflow_provider_stop.hooks.validation import (
-    _CONTROL_CHARS,
-    MAX_TARGET_ID_LENGTH,
-    RENDERED_NONE,
-    clip,
-    normalize_target_ids,
-    validate_positive_number,
-    validate_target_id,
-)
-from airflow_provider_stop.hooks.waiting import WaitProgress, timeout_message
+from airflow_provider_stop.hooks.listing import ListReads
+from airflow_provider_stop.hooks.pacing import shared_pacer
+from airflow_provider_stop.hooks.redaction import Redactor, credential_values, url_without_userinfo
+from airflow_provider_stop.hooks.retrying import RetrySettings
+from airflow_provider_stop.hooks.validation import clip, validate_positive_number, validate_target_id
 
 if TYPE_CHECKING:
     import httpx
     import requests
 
     from airflow_provider_stop._compat import Connection
-    from airflow_provider_stop.triggers.board import StatusBoard
-
-__all__ = [
-    "MAX_TARGET_ID_LENGTH",
-    "REDACTED",
-    "RENDERED_NONE",
-    "SHARED_POOL_SIZE",
-    "SYNC_ASYNC_PAIRS",
-    "_CONTROL_CHARS",
-    "ApiRequest",
-    "ApiResponse",
-    "AuthenticationError",
-    "BatchStopError",
-    "ClientConfig",
-    "FeatureUnavailableError",
-    "HttpTransport",
-    "InvalidInputError",
-    "ListPager",
-    "ListWalk",
-    "MalformedResponseError",
-    "PaymentRequiredError",
-    "PermanentBatchStopError",
-    "PermanentStopError",
-    "RateLimitedError",
-    "RatePacer",
-    "Redactor",
-    "RequestDeadlineError",
-    "ResponseTooLargeError",
-    "RetrySettings",
-    "ServiceUnavailableError",
-    "StopAck",
-    "StopFailedError",
-    "StopProviderError",
-    "StopRejectedError",
-    "StopServiceHook",
-    "StopTimeoutError",
-    "TargetNotFoundError",
-    "TargetNotRunningError",
-    "TargetStatus",
-    "TransientBatchStopError",
-    "TransientStopError",
-    "WaitProgress",
-    "_HttpLibraryRedaction",
-    "_SharedClient",
-    "_async_clients",
-    "_client_slots",
-    "_mask_with_airflow",
-    "_pacers",
-    "_pacers_lock",
-    "_rebuild_error",
-    "base_url_from_connection",
-    "batch_error",
-    "connection_extra",
-    "http_log_redaction",
-    "normalize_target_ids",
-    "parse_retry_after",
-    "quote_segment",
-    "rate_from_extra",
-    "request_slots",
-    "shared_async_client",
-    "shared_pacer",
-    "timeout_message",
-    "validate_positive_number",
-    "validate_target_id",
-    "verify_from_extra",
-]
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-#: HTTP statuses of a list read that mean the server does not offer the list: read each id instead.
-LIST_UNAVAILABLE = frozenset({400, 404, 405, 501})
-#: A list read, page by page: yields each page's request with the parser for its answer (run inside
-#: the retry), is sent the parsed answer, and records what the page shows in its ``ListWalk``.
-ListPager = Generator[tuple[ApiRequest, Callable[[ApiResponse], Any]], Any, None]
-#: Pages a list had when last read whole, per hook class, connection and list scope (this process):
-#: what ``status_list_requests`` of a paged list expects a read to cost.
-_list_pages_seen: dict[tuple[str, ...], tuple[int, float]] = {}
-#: A remembered length older than this is forgotten: a list that was long once is tried again.
-LIST_SIZE_TTL = 600.0
-#: The most pages and targets one list read takes (a service that pages on forever is malformed).
-MAX_LIST_PAGES = 10_000
-MAX_LIST_ITEMS = 1_000_000
-
-
-def forget_list_sizes() -> None:
-    """Forget how long every list was (tests: a new emulator behind the same connection id)."""
-    _list_pages_seen.clear()
-
 
 #: Sync/async twins: a service hook overrides both or neither (``StopServiceHook``'s contract).
 SYNC_ASYNC_PAIRS: tuple[tuple[str, str], ...] = (
@@ -216,7 +67,7 @@ SYNC_ASYNC_PAIRS: tuple[tuple[str, str], ...] = (
 )
 
 
-class StopServiceHook(HttpTransport, BaseHook):
+class StopServiceHook(ListReads, BaseHook):
     """
     A service's connection, auth and API, and the generic stop / status / wait machinery.
 
@@ -263,7 +114,7 @@ class StopServiceHook(HttpTransport, BaseHook):
     transports (``_exchange``, ``_aexchange``, ``_send_once``, ``_asend_once``), ``describe``,
     ``get_statuses`` / ``aget_statuses``, ``read_statuses`` / ``aread_statuses`` (the triggerer's
     status board reads through them), ``walk_list`` / ``awalk_list`` and the batch helpers (``_map``,
-    ``_amap``, ``_collect``): they carry the rules every service shares (timeouts, no redirects,
+    ``_amap``): they carry the rules every service shares (timeouts, no redirects,
     retries, redaction, pacing, bounded concurrency, one error naming every failed target). Never put
     a secret in a message; pass every text through ``self.redact``.
     """
@@ -277,19 +128,10 @@ class StopServiceHook(HttpTransport, BaseHook):
     target_noun: ClassVar[str] = "target"
     #: The operator parameter that names targets, used in error messages.
     target_param: ClassVar[str] = "target_id"
-    #: Most requests in flight at once for one hook (bounded concurrency for batches).
-    max_concurrency: ClassVar[int] = 8
-    #: Services whose stop call takes many ids set this; ``stop_many`` then sends chunks this size.
-    stop_batch_size: ClassVar[int | None] = None
     #: A documented request rate; every request of the process to one account is paced to it.
     requests_per_second: ClassVar[float | None] = None
-    #: Most list pages one status read may take (None: the list's own length): a service whose list
-    #: is more tightly limited than its reads by id bounds it; the ids not yet shown are read by id.
-    max_status_list_pages: ClassVar[int | None] = None
     #: Extras of the connection that hold credentials (checked like the login and password).
     credential_extras: ClassVar[tuple[str, ...]] = ()
-    #: Set by the trigger while its wait reads through a shared status board (``triggers.board``).
-    status_board: StatusBoard | None = None
 
     def __init_subclass__(cls, *, service: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -309,7 +151,7 @@ class StopServiceHook(HttpTransport, BaseHook):
         self,
         conn_id: str | None = None,
         *,
-        timeout: float = 30.0,
+        request_timeout: float = 30.0,
         max_attempts: int = 5,
         retry_min_wait: float = 1.0,
         retry_max_wait: float = 60.0,
@@ -322,7 +164,7 @@ class StopServiceHook(HttpTransport, BaseHook):
         if not isinstance(self.conn_id, str) or not self.conn_id.strip():
             raise InvalidInputError(f"{self.conn_name_attr} must be a non-empty string, got {conn_id!r}")
         #: The whole request's deadline in seconds (connect, send, headers and body), not a socket read's.
-        self.timeout = validate_positive_number(timeout, "timeout") or 30.0
+        self.request_timeout = validate_positive_number(request_timeout, "request_timeout") or 30.0
         if max_response_bytes is not None and (
             isinstance(max_response_bytes, bool)
             or not isinstance(max_response_bytes, int)
@@ -355,85 +197,15 @@ class StopServiceHook(HttpTransport, BaseHook):
             target_id=target_id, message=response.text.strip()[:200] or None, options=dict(options)
         )
 
-    def build_batch_stop_request(self, target_ids: Sequence[str], options: Mapping[str, Any]) -> ApiRequest:
-        """One stop call for many ids (services with ``stop_batch_size``)."""
-        raise NotImplementedError
-
-    def parse_batch_stop_response(
-        self, target_ids: Sequence[str], response: ApiResponse, options: Mapping[str, Any]
-    ) -> dict[str, StopAck | StopProviderError]:
-        """Per id: an ack, or the error the service reported for that id alone."""
-        raise NotImplementedError
-
     def build_status_request(self, target_id: str) -> ApiRequest:
         raise NotImplementedError
 
     def parse_status_response(self, target_id: str, response: ApiResponse) -> TargetStatus:
         raise NotImplementedError
 
-    def build_list_request(self) -> ApiRequest:
-        raise NotImplementedError(f"{type(self).__name__} cannot list {self.target_noun}s")
-
-    def parse_list_response(self, response: ApiResponse) -> list[TargetStatus]:
-        raise NotImplementedError(f"{type(self).__name__} cannot list {self.target_noun}s")
-
     def build_test_request(self) -> ApiRequest:
         """A cheap authenticated call for ``test_connection``."""
         raise NotImplementedError
-
-    def error_details(self, response: ApiResponse) -> tuple[str, str | None]:
-        """(message, error_code) from an error body; services override for their shape."""
-        try:
-            body = response.json()
-        except MalformedResponseError:
-            text = response.text.strip()
-            if text.startswith("<") or not text:
-                return f"HTTP {response.status_code} (non-JSON body)", None
-            return clip(text, 300), None
-        if isinstance(body, dict):
-            message = (
-                body.get("message")
-                or body.get("error")
-                or body.get("status_message")
-                or json.dumps(body)[:300]
-            )
-            code = body.get("error_code") or body.get("code") or body.get("status_code")
-            return clip(str(message), 300), clip(str(code), 60) if code is not None else None
-        return clip(str(body), 300), None
-
-    def raise_for_response(self, request: ApiRequest, response: ApiResponse) -> None:
-        """Map an HTTP status to a named error. 2xx returns; everything else raises."""
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        # A credential request's answer may hold the credential itself: its body is never quoted.
-        message, code = (
-            self.error_details(response) if request.authenticate else ("(a credential request's body)", None)
-        )
-        what = f"{request.method} {self.describe(request)}"
-        kwargs: dict[str, Any] = {"target_id": request.target_id, "status_code": status, "error_code": code}
-        text = self.redact(
-            f"{self.hook_name}: {what} -> HTTP {status}" + (f" {code}" if code else "") + f": {message}"
-        )
-        if 300 <= status < 400:
-            location = self.redact(clip(response.header("location") or "?"))
-            raise StopRejectedError(
-                f"{text}. The service redirected to {location}; redirects are not followed so that "
-                "credentials never leave the configured host. Point the connection at the final URL.",
-                **kwargs,
-            )
-        if status in (401, 403):
-            raise AuthenticationError(
-                f"{text}. Check the credentials of connection {self.conn_id!r}.", **kwargs
-            )
-        if status == 404:
-            raise TargetNotFoundError(text, **kwargs)
-        retry_after = parse_retry_after(response.header("retry-after"))
-        if status == 429:
-            raise RateLimitedError(text, retry_after=retry_after, **kwargs)
-        if status in (408, 502, 503, 504) or (status >= 500 and status != 501):
-            raise ServiceUnavailableError(text, retry_after=retry_after, **kwargs)
-        raise StopRejectedError(text, **kwargs)
 
     def budget_wait(self, request: ApiRequest) -> float:
         """Seconds to wait before sending. Paces services with a documented request rate (the
@@ -519,25 +291,6 @@ class StopServiceHook(HttpTransport, BaseHook):
         assert self._config is not None
         return self._config
 
-    # ---- reading answers -------------------------------------------------------------------
-    def json_object(self, response: ApiResponse, what: str) -> dict[str, Any]:
-        """The answer's JSON object; anything else (a list, a string) is a malformed answer."""
-        body = response.json()
-        if not isinstance(body, dict):
-            raise MalformedResponseError(f"{self.hook_name}: the answer for {what} is not an object")
-        return body
-
-    def warn_unknown_state(self, target_id: str, field_name: str, state: Any) -> None:
-        """A state spelling nobody documented: logged, and never taken for stopped."""
-        self.log.warning(
-            "%s: %s %r reports unknown %s %r; treating it as running",
-            self.hook_name,
-            self.target_noun,
-            target_id,
-            field_name,
-            state,
-        )
-
     # ---- operations ------------------------------------------------------------------------
     def validate_target(self, target_id: Any) -> str:
         """Reject bad ids before any request; services may add their own rules."""
@@ -621,103 +374,12 @@ class StopServiceHook(HttpTransport, BaseHook):
                 options=dict(options),
             )
 
-    # ---- batch stop calls (services with stop_batch_size) ----------------------------------
-    @staticmethod
-    def _one_of(target_id: str, results: Mapping[str, StopAck | StopProviderError]) -> StopAck:
-        result = results[target_id]
-        if isinstance(result, StopProviderError):
-            raise result
-        return result
-
-    def _chunk_results(
-        self, chunk: Sequence[str], response: ApiResponse, options: Mapping[str, Any]
-    ) -> dict[str, StopAck | StopProviderError]:
-        try:
-            results = self.parse_batch_stop_response(chunk, response, options)
-            results = {
-                t: self.redact.error(r) if isinstance(r, StopProviderError) else self.redact.value(r)
-                for t, r in results.items()
-            }
-        except MalformedResponseError as exc:  # sent and answered 2xx: the wait tells whether it took
-            message = self.redact(f"stop sent; its answer was unreadable ({exc})")
-            results = {tid: StopAck(tid, message=message, options=dict(options)) for tid in chunk}
-        for tid in chunk:
-            result = results.get(tid)
-            if result is None:
-                results[tid] = MalformedResponseError(
-                    f"{self.hook_name}: the stop answer does not mention {self.target_noun} {tid!r}",
-                    target_id=tid,
-                )
-            elif isinstance(result, StopAck):
-                self._accepted(result)
-        return results
-
-    def _stop_chunk(
-        self, chunk: Sequence[str], options: Mapping[str, Any]
-    ) -> dict[str, StopAck | StopProviderError]:
-        """One batch stop call. A failure of the call itself is the failure of every id in it."""
-        try:
-            response = self.send(self.build_batch_stop_request(chunk, options))
-        except StopProviderError as exc:
-            return dict.fromkeys(chunk, exc)
-        return self._chunk_results(chunk, response, options)
-
-    async def _astop_chunk(
-        self, client: httpx.AsyncClient, chunk: Sequence[str], options: Mapping[str, Any]
-    ) -> dict[str, StopAck | StopProviderError]:
-        try:
-            response = await self.asend(client, self.build_batch_stop_request(chunk, options))
-        except StopProviderError as exc:
-            return dict.fromkeys(chunk, exc)
-        return self._chunk_results(chunk, response, options)
-
-    def _chunks(self, target_ids: Sequence[str]) -> list[list[str]]:
-        size = self.stop_batch_size or 1
-        ids = [self.validate_target(t) for t in dict.fromkeys(target_ids)]
-        return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-    def _stop_in_chunks(
-        self, target_ids: Sequence[str], options: Mapping[str, Any]
-    ) -> list[tuple[str, StopAck | StopProviderError]]:
-        chunks = self._chunks(target_ids)
-        merged: dict[str, StopAck | StopProviderError] = {}
-        with ThreadPoolExecutor(max_workers=max(1, min(self.max_concurrency, len(chunks)))) as pool:
-            futures = [
-                pool.submit(contextvars.copy_context().run, self._stop_chunk, chunk, options)
-                for chunk in chunks
-            ]
-            for future in futures:
-                merged.update(future.result())
-        return [(t, merged[t]) for chunk in chunks for t in chunk]
-
-    async def _astop_in_chunks(
-        self, client: httpx.AsyncClient, target_ids: Sequence[str], options: Mapping[str, Any]
-    ) -> list[tuple[str, StopAck | StopProviderError]]:
-        chunks = self._chunks(target_ids)
-        semaphore = asyncio.Semaphore(self.max_concurrency)
-
-        async def bounded(chunk: list[str]) -> dict[str, StopAck | StopProviderError]:
-            async with semaphore:
-                return await self._astop_chunk(client, chunk, options)
-
-        merged: dict[str, StopAck | StopProviderError] = {}
-        for part in await asyncio.gather(*(bounded(c) for c in chunks)):
-            merged.update(part)
-        return [(t, merged[t]) for chunk in chunks for t in chunk]
-
     def _fallback_or_raise(self, exc: StopProviderError, options: Mapping[str, Any]) -> dict[str, Any]:
         alternative = self.fallback_options(exc, options)
         if alternative is None:
             raise exc
         self.log.warning("%s: %s; retrying the stop with %s", self.hook_name, exc, alternative)
         return alternative
-
-    def _accepted(self, ack: StopAck) -> StopAck:
-        verdict = "answered: nothing to stop" if ack.already_stopped else "accepted"
-        self.log.info(
-            "%s: stop of %s %r %s: %s", self.hook_name, self.target_noun, ack.target_id, verdict, ack.message
-        )
-        return ack
 
     def _check_running(self, status: TargetStatus) -> None:
         if status.stopped:
@@ -742,10 +404,6 @@ class StopServiceHook(HttpTransport, BaseHook):
             lambda r: self.redact.value(self.parse_status_response(target_id, r)),
         )
 
-    def list_targets(self) -> list[TargetStatus]:
-        """Every target the service lists, with its status (for stop-all): the whole list."""
-        return list(self.walk_list().statuses.values())
-
     def stop_all_targets(
         self, target_ids: Sequence[str], *, filtered: bool = True, **options: Any
     ) -> dict[str, StopAck]:
@@ -754,58 +412,7 @@ class StopServiceHook(HttpTransport, BaseHook):
         pattern, a list filter) must never widen into a stop of everything on the server."""
         return self.stop_many(target_ids, **options)
 
-    def running_targets(self, name_pattern: str | None = None) -> list[str]:
-        """Ids of listed targets that are not stopped, optionally whose id or name matches a glob such as
-        ``nightly_*``."""
-
-        def matches(status: TargetStatus) -> bool:
-            names = (status.target_id, status.details.get("name"))
-            return any(isinstance(n, str) and fnmatch.fnmatchcase(n, name_pattern or "*") for n in names)
-
-        return [status.target_id for status in self.list_targets() if not status.stopped and matches(status)]
-
     # ---- batches: every target is tried, then one error names all that failed --------------
-    def _map(
-        self, fn: Callable[[str], T], target_ids: Sequence[str]
-    ) -> list[tuple[str, T | StopProviderError]]:
-        """Apply ``fn`` to every id with bounded concurrency; errors are returned, not raised."""
-
-        def safe(tid: str) -> T | StopProviderError:
-            try:
-                return fn(tid)
-            except StopProviderError as exc:
-                return exc
-
-        if len(target_ids) <= 1:
-            return [(t, safe(t)) for t in target_ids]
-        workers = min(self.max_concurrency, len(target_ids))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stop") as pool:
-            # Each thread runs in a copy of this context: the wait's deadline bounds its requests too.
-            futures = [pool.submit(contextvars.copy_context().run, safe, t) for t in target_ids]
-            return [(t, f.result()) for t, f in zip(target_ids, futures, strict=True)]
-
-    async def _amap(
-        self, fn: Callable[[str], Awaitable[T]], target_ids: Sequence[str]
-    ) -> list[tuple[str, T | StopProviderError]]:
-        semaphore = asyncio.Semaphore(self.max_concurrency)
-
-        async def safe(tid: str) -> T | StopProviderError:
-            async with semaphore:
-                try:
-                    return await fn(tid)
-                except StopProviderError as exc:
-                    return exc
-
-        results = await asyncio.gather(*(safe(t) for t in target_ids))
-        return list(zip(target_ids, results, strict=True))
-
-    @staticmethod
-    def _collect(action: str, results: Sequence[tuple[str, T | StopProviderError]]) -> dict[str, T]:
-        done = {t: r for t, r in results if not isinstance(r, StopProviderError)}
-        failures = {t: r for t, r in results if isinstance(r, StopProviderError)}
-        if failures:
-            raise batch_error(action, failures, len(results), done)
-        return done
 
     def stop_many(
         self, target_ids: Sequence[str], *, fail_if_not_running: bool = False, **options: Any
@@ -813,11 +420,11 @@ class StopServiceHook(HttpTransport, BaseHook):
         """Stop every target (in chunks where the service takes many ids); then raise one error
         naming all that failed."""
         if self.stop_batch_size and not fail_if_not_running:
-            return self._collect("stop", self._stop_in_chunks(target_ids, options))
+            return collect("stop", self._stop_in_chunks(target_ids, options))
         results = self._map(
             lambda t: self.stop(t, fail_if_not_running=fail_if_not_running, **options), target_ids
         )
-        return self._collect("stop", results)
+        return collect("stop", results)
 
     async def astop_many(
         self,
@@ -828,262 +435,54 @@ class StopServiceHook(HttpTransport, BaseHook):
         **options: Any,
     ) -> dict[str, StopAck]:
         if self.stop_batch_size and not fail_if_not_running:
-            return self._collect("stop", await self._astop_in_chunks(client, target_ids, options))
+            return collect("stop", await self._astop_in_chunks(client, target_ids, options))
         results = await self._amap(
             lambda t: self.astop(client, t, fail_if_not_running=fail_if_not_running, **options), target_ids
         )
-        return self._collect("stop", results)
+        return collect("stop", results)
 
     # ---- status reads: by id, or one list read for many ids ------------------------------
-    def status_list_requests(self, count: int) -> int | None:
-        """Requests one ``list_statuses`` read costs when ``count`` targets are awaited, or None when
-        the service has no list that is a status read (default). Waits read the list when it costs
-        fewer requests (and credits, and rate budget) than ``count`` reads by id."""
-        return None
-
-    def list_statuses(self, target_ids: Sequence[str]) -> dict[str, TargetStatus]:
-        """The states the service's list shows, keyed by id (may include other targets and miss some)."""
-        return self.walk_list(target_ids).statuses
-
-    async def alist_statuses(
-        self, client: httpx.AsyncClient, target_ids: Sequence[str]
-    ) -> dict[str, TargetStatus]:
-        return (await self.awalk_list(client, target_ids)).statuses
-
-    # ---- the list, page by page: one pager per service, read whole (stop-all) or for a wait ----
-    def list_pages(self, walk: ListWalk) -> ListPager:
-        """The service's list as a ``ListPager``. Default: the one ``build_list_request`` call. A paged
-        list overrides this once, and stop-all and status reads share it (sync and async alike)."""
-        statuses = yield self.build_list_request(), self.parse_list_response
-        walk.add(statuses, pages_left=0)
-
-    def list_scope(self) -> tuple[str, ...]:
-        """What narrows the list besides the connection (a filter): its remembered size is per scope."""
-        return ()
-
-    def _list_key(self) -> tuple[str, ...]:
-        return (type(self).__name__, self.conn_id, *self.list_scope())
-
-    def expected_list_pages(self) -> int:
-        """Pages the list had when a status read last saw its length in this process (a stop-all may
-        page differently); 1 before that: the first page says how many follow, and the read stops
-        there when reading the rest by id is no dearer."""
-        pages, when = _list_pages_seen.get(self._list_key(), (1, 0.0))
-        return pages if time.monotonic() - when < LIST_SIZE_TTL else 1
-
-    def _enough(self, walk: ListWalk, wanted: set[str] | None) -> bool:
-        """A status read stops once the list showed every wanted id, once what is left costs no less
-        than reading the missing ids one by one, or at ``max_status_list_pages``."""
-        if wanted is None:
-            return False
-        missing = sum(1 for t in wanted if t not in walk.statuses)
-        cap = self.max_status_list_pages
-        if not missing or (cap is not None and walk.pages_read >= cap):
-            return True
-        return walk.pages_left is not None and walk.pages_left >= missing
-
-    def _walk_ended(self, walk: ListWalk, error: StopProviderError | None) -> ListWalk:
-        """Remember the list's length; a paging a status read cannot follow leaves the rest to reads
-        by id (a stop-all raises: it must not miss targets silently)."""
-        walk.statuses = {t: self.redact.value(s) for t, s in walk.statuses.items()}
-        if error is not None:
-            self.redact.error(error)
-            if not walk.for_status:
-                raise error
-            self.log.warning("%s: %s; reading the rest by id", self.hook_name, error)
-        elif walk.for_status and walk.pages_left is not None:
-            _list_pages_seen[self._list_key()] = (walk.pages_read + walk.pages_left, time.monotonic())
-        return walk
-
-    def _paging_error(self, walk: ListWalk, seen: set[str], request: ApiRequest) -> StopProviderError | None:
-        """A list that asks for a page it has already read (a cycle of any length, e.g. two
-        ``next_token`` values taking turns), or that runs past ``MAX_LIST_PAGES`` pages or
-        ``MAX_LIST_ITEMS`` targets, is a malformed answer, not a reason to read forever."""
-        key = json.dumps(
-            [request.method, request.base_url, request.path, sorted(request.params.items()), request.json],
-            sort_keys=True,
-            default=str,
-        )
-        if key in seen:
-            problem = f"asked for a page it had read already, after {walk.pages_read} page(s): a paging cycle"
-        elif walk.pages_read >= MAX_LIST_PAGES:
-            problem = f"has more than {MAX_LIST_PAGES} pages"
-        elif len(walk.statuses) > MAX_LIST_ITEMS:
-            problem = f"has more than {MAX_LIST_ITEMS} {self.target_noun}s"
-        else:
-            seen.add(key)
-            return None
-        return MalformedResponseError(f"{self.hook_name}: the {self.target_noun} list {problem}")
-
-    def walk_list(self, target_ids: Sequence[str] | None = None) -> ListWalk:
-        """Read the list whole, or for ``target_ids`` (a status read) only as far as it pays. A failed
-        request is handed to the pager (which may ask differently) and otherwise raised."""
-        wanted = None if target_ids is None else set(target_ids)
-        walk = ListWalk(for_status=wanted is not None)
-        pager = self.list_pages(walk)
-        seen: set[str] = set()
-        try:
-            step = next(pager)
-            while not self._enough(walk, wanted):
-                if (paging := self._paging_error(walk, seen, step[0])) is not None:
-                    return self._walk_ended(walk, paging)
-                try:
-                    body = self.send(*step)
-                except StopProviderError as exc:
-                    step = pager.throw(exc)
-                    continue
-                try:
-                    step = pager.send(body)
-                except StopProviderError as exc:
-                    return self._walk_ended(walk, exc)
-        except StopIteration:
-            pass
-        finally:
-            pager.close()
-        return self._walk_ended(walk, None)
-
-    async def awalk_list(
-        self, client: httpx.AsyncClient, target_ids: Sequence[str] | None = None
-    ) -> ListWalk:
-        await self.aconfig()  # the pager builds its first request at once: no blocking lookup then
-        wanted = None if target_ids is None else set(target_ids)
-        walk = ListWalk(for_status=wanted is not None)
-        pager = self.list_pages(walk)
-        seen: set[str] = set()
-        try:
-            step = next(pager)
-            while not self._enough(walk, wanted):
-                if (paging := self._paging_error(walk, seen, step[0])) is not None:
-                    return self._walk_ended(walk, paging)
-                try:
-                    body = await self.asend(client, *step)
-                except StopProviderError as exc:
-                    step = pager.throw(exc)
-                    continue
-                try:
-                    step = pager.send(body)
-                except StopProviderError as exc:
-                    return self._walk_ended(walk, exc)
-        except StopIteration:
-            pass
-        finally:
-            pager.close()
-        return self._walk_ended(walk, None)
-
-    def use_listed_status(self, status: TargetStatus) -> bool:
-        """Whether a status the list shows stands for a read by id. A service whose list items show
-        less than the read says no where that matters (the id is then read by id)."""
-        return True
-
-    def _lists_cheaper(self, target_ids: Sequence[str]) -> bool:
-        cost = self.status_list_requests(len(target_ids)) if len(target_ids) > 1 else None
-        return cost is not None and cost < len(target_ids)
-
-    def _from_list(
-        self, target_ids: Sequence[str], listed: Mapping[str, TargetStatus] | StopProviderError
-    ) -> tuple[dict[str, TargetStatus | StopProviderError], list[str]]:
-        """What the list shows (or the list's failure, which is every id's, as a batch stop's failure
-        is), and the ids to read by id: those it does not show, so nothing is judged on missing data.
-        A list the server does not offer (400/404/405/501) is logged, and every id is read by id."""
-        if isinstance(listed, StopProviderError):
-            if listed.status_code not in LIST_UNAVAILABLE:
-                return dict.fromkeys(target_ids, listed), []
-            self.log.warning("%s: the list read failed (%s); reading each by id", self.hook_name, listed)
-            return {}, list(target_ids)
-        shown: dict[str, TargetStatus | StopProviderError] = {
-            t: listed[t] for t in target_ids if t in listed and self.use_listed_status(listed[t])
-        }
-        return shown, [t for t in target_ids if t not in shown]
-
-    def read_statuses(self, target_ids: Sequence[str]) -> list[tuple[str, TargetStatus | StopProviderError]]:
-        """Every id's status or error, through the list when that is cheaper."""
-        if not self._lists_cheaper(target_ids):
-            return self._map(self.get_status, target_ids)
-        try:
-            listed: Mapping[str, TargetStatus] | StopProviderError = self.list_statuses(target_ids)
-        except StopProviderError as exc:
-            listed = exc
-        shown, missing = self._from_list(target_ids, listed)
-        by_id = dict(self._map(self.get_status, missing)) if missing else {}
-        return [(t, shown[t] if t in shown else by_id[t]) for t in target_ids]
-
-    async def aread_statuses(
-        self, client: httpx.AsyncClient, target_ids: Sequence[str]
-    ) -> list[tuple[str, TargetStatus | StopProviderError]]:
-        if not self._lists_cheaper(target_ids):
-            return await self._amap(lambda t: self.aget_status(client, t), target_ids)
-        try:
-            listed: Mapping[str, TargetStatus] | StopProviderError = await self.alist_statuses(
-                client, target_ids
-            )
-        except StopProviderError as exc:
-            listed = exc
-        shown, missing = self._from_list(target_ids, listed)
-        by_id = dict(await self._amap(lambda t: self.aget_status(client, t), missing)) if missing else {}
-        return [(t, shown[t] if t in shown else by_id[t]) for t in target_ids]
 
     def get_statuses(self, target_ids: Sequence[str]) -> dict[str, TargetStatus]:
-        return self._collect("status check", self.read_statuses(target_ids))
+        return collect("status check", self.read_statuses(target_ids))
 
     async def aget_statuses(
         self, client: httpx.AsyncClient, target_ids: Sequence[str]
     ) -> dict[str, TargetStatus]:
-        return self._collect("status check", await self.aread_statuses(client, target_ids))
+        return collect("status check", await self.aread_statuses(client, target_ids))
 
     # ---- waiting ---------------------------------------------------------------------------
     def wait_until_stopped(
         self, target_ids: Sequence[str], *, poll_interval: float, deadline: float
     ) -> dict[str, TargetStatus]:
         """Poll until every target is stopped or ``deadline`` (epoch seconds) passes."""
-        progress = WaitProgress(self, target_ids, deadline)
-        with bounds.wait_deadline(deadline):
-            while True:
-                with progress.cut_at_deadline():
-                    progress.record(self.get_statuses(progress.pending))
-                if not progress.pending:
-                    return progress.statuses
-                time.sleep(progress.next_sleep(poll_interval))
+        try:
+            return waiting.wait(
+                self.get_statuses, time.sleep, self.wait_progress(target_ids, deadline), poll_interval
+            )
+        finally:
+            self.after_wait(target_ids)
 
     async def await_until_stopped(
         self, client: httpx.AsyncClient, target_ids: Sequence[str], *, poll_interval: float, deadline: float
     ) -> dict[str, TargetStatus]:
-        """``wait_until_stopped`` on the event loop."""
-        progress = WaitProgress(self, target_ids, deadline)
-        with bounds.wait_deadline(deadline):
-            while True:
-                with progress.cut_at_deadline():
-                    progress.record(await self._apoll(client, progress.pending, deadline))
-                if not progress.pending:
-                    return progress.statuses
-                await self._apause(progress.next_sleep(poll_interval))
+        """``wait_until_stopped`` on the event loop (the trigger runs the same loop with its board's
+        read and pause)."""
+        try:
+            return await waiting.await_stopped(
+                lambda ids: self.aget_statuses(client, ids),
+                progress=self.wait_progress(target_ids, deadline),
+                poll_interval=poll_interval,
+            )
+        finally:
+            self.after_wait(target_ids)
 
-    async def _apause(self, seconds: float) -> None:
-        """Sleep until the next poll. On a status board that reads a list, a round woken by another
-        wait ends the sleep sooner: the list read costs nothing more, and the waits stay in phase."""
-        board = self.status_board
-        if board is None:
-            await asyncio.sleep(seconds)
-        else:
-            await board.pause(id(self), seconds)
+    def wait_progress(self, target_ids: Sequence[str], deadline: float) -> waiting.WaitProgress:
+        """A wait's bookkeeping, logging in this hook's words."""
+        return waiting.WaitProgress(self.log, self.hook_name, self.target_noun, target_ids, deadline)
 
-    async def _apoll(
-        self, client: httpx.AsyncClient, target_ids: Sequence[str], deadline: float
-    ) -> dict[str, TargetStatus]:
-        """One poll's statuses: through the triggerer's status board for this connection when the
-        wait joined one (``triggers.board``), so that one read serves every wait due together."""
-        board = self.status_board
-        if board is None:
-            return await self.aget_statuses(client, target_ids)
-        results = await board.read(self, client, target_ids, deadline=deadline)
-        return self._collect("status check", results)
-
-    async def await_stopped(
-        self, client: httpx.AsyncClient, target_ids: Sequence[str], *, poll_interval: float, deadline: float
-    ) -> dict[str, TargetStatus]:
-        """The first name of ``await_until_stopped``, kept for callers; override that one instead."""
-        return await self.await_until_stopped(
-            client, target_ids, poll_interval=poll_interval, deadline=deadline
-        )
+    def after_wait(self, target_ids: Sequence[str]) -> None:
+        """Called once a wait on ``target_ids`` ends, however it ends (e.g. to log a budget)."""
 
     # ---- Airflow connection test -----------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:

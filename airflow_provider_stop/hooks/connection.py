@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_stop import process_state
 from airflow_provider_stop.hooks.data import ClientConfig
 from airflow_provider_stop.hooks.errors import InvalidInputError
 from airflow_provider_stop.hooks.redaction import url_without_userinfo
@@ -156,7 +157,7 @@ def check_credentials(conn: Connection, extra_fields: tuple[str, ...] = ()) -> N
             )
 
 
-_warned: set[tuple[str, str]] = set()
+_warned: set[tuple[str, str]] = process_state.shared("insecure connections warned", set)
 _warned_lock = threading.Lock()
 log = logging.getLogger(__name__)
 

@@ -23,31 +23,40 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_stop.hooks.base import (
+from airflow_provider_stop.hooks.base import StopServiceHook
+from airflow_provider_stop.hooks.connection import (
+    base_url_from_connection,
+    connection_extra,
+    rate_from_extra,
+    verify_from_extra,
+)
+from airflow_provider_stop.hooks.data import (
     ApiRequest,
     ApiResponse,
-    AuthenticationError,
     ClientConfig,
+    StopAck,
+    TargetStatus,
+    quote_segment,
+)
+from airflow_provider_stop.hooks.errors import (
+    AuthenticationError,
     InvalidInputError,
     MalformedResponseError,
     PaymentRequiredError,
     RateLimitedError,
     ServiceUnavailableError,
-    StopAck,
     StopProviderError,
     StopRejectedError,
-    StopServiceHook,
     TargetNotFoundError,
     TargetNotRunningError,
-    TargetStatus,
-    base_url_from_connection,
-    connection_extra,
-    quote_segment,
-    rate_from_extra,
-    validate_positive_number,
-    verify_from_extra,
 )
-from airflow_provider_stop.hooks.validation import ascii_int, clip, optional_text, shown
+from airflow_provider_stop.hooks.validation import (
+    ascii_int,
+    clip,
+    optional_text,
+    shown,
+    validate_positive_number,
+)
 
 if TYPE_CHECKING:
     import httpx

@@ -27,25 +27,30 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_stop.hooks.base import (
-    ApiRequest,
-    ApiResponse,
-    ClientConfig,
-    InvalidInputError,
-    ListPager,
-    ListWalk,
-    MalformedResponseError,
-    RateLimitedError,
-    StopAck,
-    StopProviderError,
-    StopRejectedError,
-    StopServiceHook,
-    T,
-    TargetStatus,
+from airflow_provider_stop import process_state
+from airflow_provider_stop.hooks.base import StopServiceHook
+from airflow_provider_stop.hooks.batching import T
+from airflow_provider_stop.hooks.connection import (
     base_url_from_connection,
     connection_extra,
     verify_from_extra,
 )
+from airflow_provider_stop.hooks.data import (
+    ApiRequest,
+    ApiResponse,
+    ClientConfig,
+    ListWalk,
+    StopAck,
+    TargetStatus,
+)
+from airflow_provider_stop.hooks.errors import (
+    InvalidInputError,
+    MalformedResponseError,
+    RateLimitedError,
+    StopProviderError,
+    StopRejectedError,
+)
+from airflow_provider_stop.hooks.listing import ListPager
 from airflow_provider_stop.hooks.validation import answer_id, ascii_int, clip, optional_text, shown
 
 if TYPE_CHECKING:
@@ -74,7 +79,7 @@ MAX_LIST_PAGES = 10_000
 #: ``per_page`` and ``pages`` are followed, and a refusal (400) means pages of 20 from then on.
 STATUS_PAGE_SIZE = 100
 #: Lists (hook class, connection, scope) whose server refused ``STATUS_PAGE_SIZE``, in this process.
-_refused_page_sizes: set[tuple[str, ...]] = set()
+_refused_page_sizes: set[tuple[str, ...]] = process_state.shared("datasift refused page sizes", set)
 #: The budget headers read, with the largest value each may take (``-Reset`` is epoch seconds).
 BUDGET_HEADERS = {
     "x-ratelimit-remaining": 10**9,
@@ -89,7 +94,7 @@ def _json(response: ApiResponse) -> Any:
 
 
 #: The stop form a host took, per base URL, for this process (``stop_form`` ``auto``).
-_learned_forms: dict[str, str] = {}
+_learned_forms: dict[str, str] = process_state.shared("datasift stop forms", dict)
 _learned_lock = threading.Lock()
 
 
@@ -227,25 +232,7 @@ class DataSiftHook(StopServiceHook, service="datasift"):
         finally:
             self.log.info("DataSift: after stopping %d source(s): %s", len(target_ids), self.budget_summary())
 
-    def wait_until_stopped(
-        self, target_ids: Sequence[str], *, poll_interval: float, deadline: float
-    ) -> dict[str, TargetStatus]:
-        try:
-            return super().wait_until_stopped(target_ids, poll_interval=poll_interval, deadline=deadline)
-        finally:
-            self._log_budget_after_wait(target_ids)
-
-    async def await_until_stopped(
-        self, client: httpx.AsyncClient, target_ids: Sequence[str], *, poll_interval: float, deadline: float
-    ) -> dict[str, TargetStatus]:
-        try:
-            return await super().await_until_stopped(
-                client, target_ids, poll_interval=poll_interval, deadline=deadline
-            )
-        finally:
-            self._log_budget_after_wait(target_ids)
-
-    def _log_budget_after_wait(self, target_ids: Sequence[str]) -> None:
+    def after_wait(self, target_ids: Sequence[str]) -> None:
         self.log.info("DataSift: after waiting for %d source(s): %s", len(target_ids), self.budget_summary())
 
     # ---- errors ---------------------------------------------------------------------------

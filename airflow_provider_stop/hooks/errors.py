@@ -7,14 +7,7 @@ Cheap to import: operators and the retry policy use these names while a DAG file
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
-
-if TYPE_CHECKING:
-    from airflow_provider_stop.hooks.data import TargetStatus
-
-#: The module stored events and the retry policy name errors by (``error_class``): the classes live
-#: here, and ``hooks.base`` re-exports every one of them.
-PUBLIC_MODULE = "airflow_provider_stop.hooks.base"
+from typing import Any, ClassVar
 
 
 class StopProviderError(Exception):
@@ -123,12 +116,12 @@ class StopTimeoutError(TransientStopError):
         message: str,
         *,
         pending: Sequence[str] = (),
-        statuses: Mapping[str, TargetStatus] | None = None,
+        statuses: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(message, **kwargs)
         self.pending = list(pending)
-        #: The last status seen of every target, stopped or not.
+        #: The last status seen of every target (a ``TargetStatus`` by id), stopped or not.
         self.statuses = dict(statuses or {})
 
 
@@ -174,9 +167,16 @@ def batch_error(
     return cls("\n".join(lines), failures=failures, succeeded=succeeded)
 
 
+def collect(action: str, results: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """The results of a batch keyed by id; when any is an error, one error naming every failure."""
+    done = {t: r for t, r in results if not isinstance(r, StopProviderError)}
+    failures = {t: r for t, r in results if isinstance(r, StopProviderError)}
+    if failures:
+        raise batch_error(action, failures, len(results), done)
+    return done
+
+
 def error_class_path(exc: BaseException) -> str:
-    """The dotted path an event stores for ``exc``: this module's errors by their public path, which
-    every earlier event used too; any other class by where it is defined."""
+    """The dotted path an event stores for ``exc``: where its class is defined."""
     cls = type(exc)
-    module = PUBLIC_MODULE if cls.__module__ == __name__ else cls.__module__
-    return f"{module}.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"

@@ -13,22 +13,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_stop.hooks.base import (
+from airflow_provider_stop.hooks.base import StopServiceHook
+from airflow_provider_stop.hooks.connection import (
+    base_url_from_connection,
+    connection_extra,
+    verify_from_extra,
+)
+from airflow_provider_stop.hooks.data import (
     ApiRequest,
     ApiResponse,
     ClientConfig,
+    StopAck,
+    TargetStatus,
+    quote_segment,
+)
+from airflow_provider_stop.hooks.errors import (
     FeatureUnavailableError,
     MalformedResponseError,
-    StopAck,
     StopProviderError,
     StopRejectedError,
-    StopServiceHook,
-    TargetStatus,
-    base_url_from_connection,
     batch_error,
-    connection_extra,
-    quote_segment,
-    verify_from_extra,
 )
 from airflow_provider_stop.hooks.validation import answer_id, clip, shown
 

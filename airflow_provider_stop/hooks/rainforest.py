@@ -7,6 +7,11 @@ the SerpWow client (GitHub ``serpwow/google-search-results-python``, ``serpwow/g
 
 The API key travels as the ``api_key`` query parameter, so it is in every URL: the shared redactor
 removes it from every message, and requests are described by path only.
+
+List reads ask ``page_size=1000``: SerpWow's List Batches page
+(https://docs.trajectdata.com/serpwow/batches-api/batches/list, the same family and answer shape:
+``current_page``, ``total_pages``) documents it up to 1000, 25 a page by default. A server that refuses
+it (400) is read with its default pages instead, remembered per connection for the process.
 """
 
 from __future__ import annotations
@@ -18,27 +23,32 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_stop.hooks.base import (
+from airflow_provider_stop import process_state
+from airflow_provider_stop.hooks.base import StopServiceHook
+from airflow_provider_stop.hooks.connection import (
+    base_url_from_connection,
+    connection_extra,
+    verify_from_extra,
+)
+from airflow_provider_stop.hooks.data import (
     ApiRequest,
     ApiResponse,
     ClientConfig,
-    InvalidInputError,
-    ListPager,
     ListWalk,
+    StopAck,
+    TargetStatus,
+    quote_segment,
+)
+from airflow_provider_stop.hooks.errors import (
+    InvalidInputError,
     MalformedResponseError,
     PaymentRequiredError,
     PermanentStopError,
-    StopAck,
     StopProviderError,
     StopRejectedError,
-    StopServiceHook,
-    TargetStatus,
-    base_url_from_connection,
-    connection_extra,
-    quote_segment,
-    shared_pacer,
-    verify_from_extra,
 )
+from airflow_provider_stop.hooks.listing import ListPager
+from airflow_provider_stop.hooks.pacing import shared_pacer
 from airflow_provider_stop.hooks.validation import answer_id, ascii_int, clip, optional_text, shown
 
 if TYPE_CHECKING:
@@ -56,6 +66,15 @@ LIST_REQUESTS_PER_MINUTE = 60.0
 MAX_LIST_PAGES = 1000
 #: A page number or count above this is no paging but a malformed answer.
 MAX_PAGE_NUMBER = 10**6
+#: The largest page a list read asks for (``page_size``: "up to 1000", 25 by default, on SerpWow's
+#: List Batches page): 10,000 collections are 10 list requests, not 400 (10 s, not 7 min, at 60 a
+#: minute).
+LIST_PAGE_SIZE = 1000
+#: Statuses of a list read that refuses ``page_size`` (asked again without it): a 400 (or 422) as the
+#: response-codes page gives for an invalid request; None: a 2xx with ``request_info.success: false``.
+_PAGE_SIZE_REFUSALS = frozenset({400, 422, None})
+#: Lists (hook class, connection) whose server refused ``page_size``, in this process.
+_refused_page_sizes: set[tuple[str, ...]] = process_state.shared("rainforest refused page sizes", set)
 #: Answer fields that may carry the paging of ``GET /collections`` (the paging contract is not documented).
 _CURRENT_PAGE_FIELDS = ("current_page", "page")
 _TOTAL_PAGES_FIELDS = ("total_pages", "page_count", "pages")
@@ -73,13 +92,16 @@ class RainforestHook(StopServiceHook, service="rainforest"):
     Connection: ``password`` is the API key. ``host`` defaults to ``https://api.rainforestapi.com``.
     Extras for the sister products: ``resource`` (``collections`` or ``batches``) and ``path_prefix``
     (``/live`` for SerpWow), e.g. host ``https://api.serpwow.com``, ``batches``, ``/live``;
-    ``list_requests_per_minute`` (default 60, the documented limit of the list endpoint).
+    ``list_requests_per_minute`` (default 60, the documented limit of the list endpoint). List reads
+    ask ``page_size=1000`` (documented for the family's batches), or the server's default pages of 25
+    once it refused that.
     """
 
     target_noun = "collection"
     default_host = "https://api.rainforestapi.com"
-    #: A status read takes at most this many list pages: at the documented 60 list requests a minute,
-    #: a read then spends at most 3 s of the minute's list budget (stop-all shares it).
+    #: A status read takes at most this many list pages (3,000 collections at ``page_size=1000``, 75 in
+    #: the default pages): at the documented 60 list requests a minute, a read then spends at most 3 s
+    #: of the minute's list budget (stop-all shares it).
     max_status_list_pages = 3
 
     def build_config(self, conn: Connection) -> ClientConfig:
@@ -225,9 +247,13 @@ class RainforestHook(StopServiceHook, service="rainforest"):
         }
         return TargetStatus(target_id, state, state in STOPPED_STATES, None, details)
 
-    def build_list_request(self, page: int | None = None) -> ApiRequest:
-        """Page 1 carries no paging parameter (none is documented); later pages ask ``page=N``."""
-        return ApiRequest("GET", self._path(), params={"page": str(page)} if page and page > 1 else {})
+    def build_list_request(self, page: int | None = None, page_size: int | None = None) -> ApiRequest:
+        """Page 1 carries no ``page``; later pages ask ``page=N``; ``page_size`` when given (the same
+        on every page, so the pages' numbering holds)."""
+        params = {"page": str(page)} if page and page > 1 else {}
+        if page_size:
+            params["page_size"] = str(page_size)
+        return ApiRequest("GET", self._path(), params=params)
 
     def parse_list_response(self, response: ApiResponse) -> list[TargetStatus]:
         return self._page_items(self._body(response))
@@ -278,12 +304,31 @@ class RainforestHook(StopServiceHook, service="rainforest"):
         return query["page"][0] if query.get("page") else None
 
     def list_pages(self, walk: ListWalk) -> ListPager:
-        """Every collection, page by page. A page that repeats only what was already read, or paging
-        that does not advance, is an error: a stop-all must not silently miss what lies beyond (a
-        status read reads the rest by id)."""
+        """Every collection, page by page, ``LIST_PAGE_SIZE`` a page where the server takes
+        ``page_size`` (stop-all and status reads alike: a status read's few pages then show up to 1000
+        collections each). A refusal of the first page (400, 422, or ``success: false``) is read again
+        without it, in the server's default pages, and remembered for the connection: it costs one
+        list request a process. A page that repeats only what was already read, or paging that does
+        not advance, is an error: a stop-all must not silently miss what lies beyond (a status read
+        reads the rest by id)."""
+        size = None if self._list_key() in _refused_page_sizes else LIST_PAGE_SIZE
         page = 1
         for _ in range(MAX_LIST_PAGES):
-            body = yield self.build_list_request(page), self._body
+            try:
+                body = yield self.build_list_request(page, size), self._body
+            except StopRejectedError as exc:
+                if size is None or page > 1 or exc.status_code not in _PAGE_SIZE_REFUSALS:
+                    raise
+                self.log.warning(
+                    "%s: page_size=%d was refused (%s); reading the %s list in its default pages",
+                    self.hook_name,
+                    size,
+                    exc,
+                    self.resource,
+                )
+                _refused_page_sizes.add(self._list_key())
+                size = None
+                continue
             items = self._page_items(body)
             fresh = [s for s in items if s.target_id not in walk.statuses]
             if page > 1 and items and not fresh:
@@ -317,7 +362,8 @@ class RainforestHook(StopServiceHook, service="rainforest"):
         (reads by id have no documented limit). The list is read when it has fewer pages than there
         are ids; a read takes at most ``max_status_list_pages`` pages and reads the ids not shown by
         then by id (with the ids spread over the pages, that too costs fewer requests exactly when
-        the pages are fewer than the ids)."""
+        the pages are fewer than the ids). Pages of 1000 make the list the cheaper read for far more
+        waits: 10,000 collections are 10 pages, not 400."""
         return self.expected_list_pages()
 
     def build_test_request(self) -> ApiRequest:

@@ -1,6 +1,6 @@
-"""What every request goes through besides the service's own rules: pacing to a documented request
-rate, the event loop's shared HTTP clients, retry settings, and the transport that sends a request
-within its bounds (``bounds``) and passes every error through the hook's redactor (``redaction``).
+"""The transport: sends a hook's request within its bounds (``bounds``), paced (``pacing``), on the
+loop's shared client (``client_pool``), retried (``retrying``), and passes every error through the
+hook's redactor (``redaction``).
 
 Nothing here imports an HTTP library at module level.
 """
@@ -8,19 +8,14 @@ Nothing here imports an HTTP library at module level.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
-import math
-import threading
 import time
 import urllib.parse
-import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow_provider_stop.hooks import bounds
+from airflow_provider_stop.hooks.client_pool import request_slots, shared_async_client
 from airflow_provider_stop.hooks.data import ApiRequest, ApiResponse, ClientConfig
 from airflow_provider_stop.hooks.errors import (
     InvalidInputError,
@@ -28,16 +23,9 @@ from airflow_provider_stop.hooks.errors import (
     ResponseTooLargeError,
     ServiceUnavailableError,
     StopProviderError,
-    StopTimeoutError,
-    TransientStopError,
 )
-from airflow_provider_stop.hooks.redaction import (
-    REDACTED,
-    Redactor,
-    _HttpLibraryRedaction,
-    _mask_with_airflow,
-    http_log_redaction,
-)
+from airflow_provider_stop.hooks.redaction import Redactor
+from airflow_provider_stop.hooks.retrying import RetrySettings
 
 if TYPE_CHECKING:
     import httpx
@@ -45,244 +33,6 @@ if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
 T = TypeVar("T")
-
-__all__ = [
-    "REDACTED",
-    "HttpTransport",
-    "RatePacer",
-    "Redactor",
-    "RetrySettings",
-    "_HttpLibraryRedaction",
-    "_mask_with_airflow",
-    "http_log_redaction",
-    "parse_retry_after",
-    "request_slots",
-    "shared_async_client",
-    "shared_pacer",
-]
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-class RatePacer:
-    """Spaces requests to at most ``per_second``, shared by every thread and event loop of a process.
-
-    Each caller reserves the next free slot and sleeps until it; a burst is spread out instead of
-    being answered with 429s.
-    """
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def reserve(self) -> float:
-        """Seconds to wait before sending."""
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-            return slot - now
-
-
-class _SharedClient:
-    """One host's shared client: a *lane* (a client of one connection) for each request in flight,
-    at most ``SHARED_POOL_SIZE``, all with the loop's TLS context for its ``verify`` setting.
-
-    Why lanes and not one pool of 16: httpcore walks its whole pool every time a request starts or
-    ends, and its keep-alive check is quadratic in the pool's size
-    (https://github.com/encode/httpcore/pull/1035). With 16 requests in flight that cost 1.6 ms of
-    CPU a request in a triggerer; lanes of one connection cost 0.6 ms. A request waits for a free
-    lane here, never in httpcore's queue, so a service that hangs holds up only its own host."""
-
-    def __init__(self, make_lane: Callable[[], Any], tls_key: str) -> None:
-        self.make_lane = make_lane
-        #: The TLS context's key in the loop's ``_TlsContexts`` (shared with the other hosts).
-        self.tls_key = tls_key
-        #: The first lane: what hooks hold and pass around (``request_slots`` picks the lane to use).
-        self.client = make_lane()
-        self.lanes = [self.client]
-        self.idle = [self.client]
-        self.slots = asyncio.Semaphore(SHARED_POOL_SIZE)
-        self.users = 0
-
-    @asynccontextmanager
-    async def lane(self) -> AsyncIterator[Any]:
-        async with self.slots:
-            if self.idle:
-                lane = self.idle.pop()  # the most recently used: its connection is the likeliest alive
-            else:
-                lane = self.make_lane()
-                self.lanes.append(lane)
-            try:
-                yield lane
-            finally:
-                self.idle.append(lane)
-
-    async def aclose(self) -> None:
-        for lane in self.lanes:
-            await lane.aclose()
-
-
-class _TlsContexts:
-    """An event loop's TLS contexts, one per ``verify`` setting, shared by every host's client while
-    one uses it. A context loads the CA bundle (30 to 60 ms of CPU): a triggerer waiting on five
-    services builds one, not five. Dropped with its last client, so a CA bundle replaced on disk is
-    read again by the next burst of waits."""
-
-    def __init__(self) -> None:
-        self.contexts: dict[str, tuple[Any, int]] = {}
-
-    def acquire(self, verify: bool | str) -> tuple[str, Any]:
-        import httpx
-
-        key = repr(verify)
-        context, users = self.contexts.get(key) or (httpx.create_ssl_context(verify=verify), 0)
-        self.contexts[key] = (context, users + 1)
-        return key, context
-
-    def release(self, key: str) -> None:
-        context, users = self.contexts[key]
-        if users > 1:
-            self.contexts[key] = (context, users - 1)
-        else:
-            del self.contexts[key]
-
-
-#: Per event loop (weakly: a closed loop takes its clients with it), per host and TLS setting.
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SharedClient]] = (
-    weakref.WeakKeyDictionary()
-)
-_tls_contexts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _TlsContexts] = (
-    weakref.WeakKeyDictionary()
-)
-#: Requests in flight per shared client (one host), each on its own lane (connection); each hook
-#: still bounds its own requests with ``max_concurrency``.
-SHARED_POOL_SIZE = 16
-#: The shared client each hook holds -> its lanes.
-_client_slots: weakref.WeakKeyDictionary[Any, _SharedClient] = weakref.WeakKeyDictionary()
-
-
-def request_slots(client: Any) -> contextlib.AbstractAsyncContextManager[Any]:
-    """The client to send one request with: a free lane of a shared client (waiting for one when
-    ``SHARED_POOL_SIZE`` are in flight), or ``client`` itself when it was made elsewhere."""
-    shared = _client_slots.get(client)
-    return shared.lane() if shared else contextlib.nullcontext(client)
-
-
-@asynccontextmanager
-async def shared_async_client(verify: bool | str, origin: str = "") -> AsyncIterator[Any]:
-    """Borrow the running loop's client for one host (``origin``) and TLS setting: a pool per host,
-    so that waits on several services do not evict each other's connections. It is closed when its
-    last user is done."""
-    import http.cookiejar
-
-    import httpx
-
-    loop = asyncio.get_running_loop()
-    clients = _async_clients.setdefault(loop, {})
-    key = f"{origin} {verify!r}"
-    entry = clients.get(key)
-    if entry is None:
-        contexts = _tls_contexts.setdefault(loop, _TlsContexts())
-        tls_key, tls = contexts.acquire(verify)
-        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        # No cookie jar: a cookie one connection's answer set must never ride along another's requests.
-        no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        entry = clients[key] = _SharedClient(
-            lambda: httpx.AsyncClient(verify=tls, limits=one, follow_redirects=False, cookies=no_cookies),
-            tls_key,
-        )
-        _client_slots[entry.client] = entry
-    entry.users += 1
-    try:
-        yield entry.client
-    finally:
-        entry.users -= 1
-        if entry.users == 0 and clients.get(key) is entry:
-            del clients[key]
-            _tls_contexts[loop].release(entry.tls_key)
-            await entry.aclose()
-
-
-_pacers: dict[tuple[str, ...], RatePacer] = {}
-_pacers_lock = threading.Lock()
-
-
-def shared_pacer(key: tuple[str, ...], per_second: float) -> RatePacer:
-    """One pacer per service account (``key``) and rate in this process."""
-    full_key = (*key, str(per_second))
-    with _pacers_lock:
-        pacer = _pacers.get(full_key)
-        if pacer is None:
-            pacer = _pacers[full_key] = RatePacer(per_second)
-        return pacer
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    """How a hook retries transient failures of one request."""
-
-    max_attempts: int = 5
-    min_wait: float = 1.0
-    max_wait: float = 60.0
-    max_elapsed: float = 300.0
-
-    def tenacity_kwargs(self, on_retry: Callable[[Any], None]) -> dict[str, Any]:
-        import tenacity
-
-        backoff = tenacity.wait_exponential(multiplier=self.min_wait, max=self.max_wait)
-        jitter = backoff + tenacity.wait_random(0, self.min_wait)
-        max_wait = self.max_wait
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            retry_after = getattr(exc, "retry_after", None)
-            pause = min(float(retry_after), max_wait) if retry_after is not None else float(jitter(state))
-            deadline = bounds.current_wait_deadline()
-            return pause if deadline is None else max(0.0, min(pause, deadline - time.time()))
-
-        class PastWaitDeadline(tenacity.stop.stop_base):
-            def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-                deadline = bounds.current_wait_deadline()
-                return deadline is not None and time.time() >= deadline
-
-        return {
-            "stop": tenacity.stop_after_attempt(self.max_attempts)
-            | tenacity.stop_after_delay(self.max_elapsed)
-            | PastWaitDeadline(),
-            "wait": wait,
-            "retry": tenacity.retry_if_exception(retryable),
-            "before_sleep": on_retry,
-            "reraise": True,
-        }
-
-
-def retryable(exc: BaseException) -> bool:
-    """Transient, and not already retried by a request of its own: a token fetch that failed after
-    its retries is not retried again by each request that needed the token (one policy, not two
-    multiplied)."""
-    return (
-        isinstance(exc, TransientStopError)
-        and not isinstance(exc, StopTimeoutError)
-        and not getattr(exc, "retries_spent", False)
-    )
 
 
 class HttpTransport:
@@ -299,7 +49,7 @@ class HttpTransport:
     """
 
     hook_name: ClassVar[str]
-    timeout: float
+    request_timeout: float
     max_response_bytes: int
     retry: RetrySettings
     redact: Redactor
@@ -396,7 +146,8 @@ class HttpTransport:
         )
 
     def _deadline_error(self, request: ApiRequest, by_wait: bool) -> RequestDeadlineError:
-        why = "the wait's deadline came" if by_wait else f"its timeout of {self.timeout:g}s passed"
+        limit = f"its request_timeout of {self.request_timeout:g}s passed"
+        why = "the wait's deadline came" if by_wait else limit
         return RequestDeadlineError(
             self.redact(
                 f"{self.hook_name}: {request.method} {self.describe(request)} did not finish: {why} "
@@ -433,7 +184,7 @@ class HttpTransport:
             "json": request.json,
             "data": request.form,
             "headers": dict(headers),
-            "timeout": self.timeout,
+            "timeout": self.request_timeout,
         }
 
     def _renewed_credentials(self, request: ApiRequest, response: ApiResponse) -> bool:
@@ -457,7 +208,7 @@ class HttpTransport:
         headers = {**self._headers(config, request), **(self.request_auth() if request.authenticate else {})}
         if (pause := self.budget_wait(request)) > 0:
             time.sleep(pause)
-        deadline, by_wait = bounds.request_deadline(self.timeout)
+        deadline, by_wait = bounds.request_deadline(self.request_timeout)
         session = self.get_conn()
         with bounds.Guard(deadline) as guard:
             try:
@@ -501,7 +252,7 @@ class HttpTransport:
         headers = {**self._headers(config, request), **auth}
         if (pause := self.budget_wait(request)) > 0:
             await asyncio.sleep(pause)
-        deadline, by_wait = bounds.request_deadline(self.timeout)
+        deadline, by_wait = bounds.request_deadline(self.request_timeout)
         call = self._call(config, request, headers)
         try:
             async with request_slots(client) as lane:

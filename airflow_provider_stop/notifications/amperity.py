@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_stop.bindings.amperity import DEFAULT_CONN_ID, AmperityBinding
 from airflow_provider_stop.notifications.base import StopNotifierBase
-from airflow_provider_stop.operators.amperity import DEFAULT_CONN_ID, AmperityBinding
 
 
 class AmperityStopWorkflowRunNotifier(AmperityBinding, StopNotifierBase):

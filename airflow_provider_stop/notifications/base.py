@@ -8,7 +8,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_stop._compat import AIRFLOW_V_3_1_PLUS, BaseNotifier
-from airflow_provider_stop.binding import ServiceBinding, mark_prior_errors
+from airflow_provider_stop.bindings.base import ServiceBinding, mark_prior_errors
 from airflow_provider_stop.hooks.data import StopAck, TargetStatus
 from airflow_provider_stop.hooks.errors import BatchStopError, StopProviderError
 from airflow_provider_stop.hooks.validation import validate_positive_number

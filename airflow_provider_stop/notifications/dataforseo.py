@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.notifications.base import StopNotifierBase
-from airflow_provider_stop.operators.dataforseo import (
+from airflow_provider_stop.bindings.dataforseo import (
     DEFAULT_CONN_ID,
     DEFAULT_QUEUED_GRACE,
     DataForSeoBinding,
 )
+from airflow_provider_stop.notifications.base import StopNotifierBase
 
 
 class DataForSeoStopOnPageTasksNotifier(DataForSeoBinding, StopNotifierBase):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_stop.bindings.feldera import DEFAULT_CONN_ID, FelderaStopOptions
 from airflow_provider_stop.notifications.base import StopNotifierBase
-from airflow_provider_stop.operators.feldera import DEFAULT_CONN_ID, FelderaStopOptions
 
 
 class FelderaStopPipelineNotifier(FelderaStopOptions, StopNotifierBase):

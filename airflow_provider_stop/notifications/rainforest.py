@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_stop.bindings.rainforest import DEFAULT_CONN_ID, RainforestBinding
 from airflow_provider_stop.notifications.base import StopNotifierBase
-from airflow_provider_stop.operators.rainforest import DEFAULT_CONN_ID, RainforestBinding
 
 
 class RainforestStopCollectionNotifier(RainforestBinding, StopNotifierBase):

@@ -5,15 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
-
-
-class AmperityBinding(ServiceBinding, service="amperity"):
-    """What every Amperity task class shares: the hook, the id parameter, the connection."""
-
-
-#: ``amperity_default``, from the registry entry.
-DEFAULT_CONN_ID = AmperityBinding.service_info.default_conn_id
+from airflow_provider_stop.bindings.amperity import DEFAULT_CONN_ID, AmperityBinding
+from airflow_provider_stop.operators.base import StopAllOperatorBase, StopOperatorBase
 
 
 class AmperityStopWorkflowRunOperator(AmperityBinding, StopOperatorBase):

@@ -11,11 +11,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow_provider_stop._compat import BaseOperator
-from airflow_provider_stop.binding import (
-    CONFIG_SECTION,
+from airflow_provider_stop.bindings.base import (
     DEFERRAL_GRACE_SECONDS,
-    TRIGGER_MIN_DELAY_SECONDS,
-    WAIT_BEFORE_DEFER_SECONDS,
     ServiceBinding,
     check_stop_errors,
     default_deferrable,
@@ -35,24 +32,6 @@ from airflow_provider_stop.hooks.validation import validate_positive_number
 if TYPE_CHECKING:
     from airflow_provider_stop._compat import Context
     from airflow_provider_stop.hooks.base import StopServiceHook
-
-#: Names that lived here before ``binding`` and ``events`` held them; DAG code may import them from here.
-__all__ = [
-    "CONFIG_SECTION",
-    "DEFERRAL_GRACE_SECONDS",
-    "TRIGGER_MIN_DELAY_SECONDS",
-    "WAIT_BEFORE_DEFER_SECONDS",
-    "ServiceBinding",
-    "StopAllOperatorBase",
-    "StopOperatorBase",
-    "check_stop_errors",
-    "default_deferrable",
-    "defer_settings",
-    "is_templated",
-    "mark_prior_errors",
-    "raise_from_event",
-    "statuses_from_event",
-]
 
 
 class StopOperatorBase(ServiceBinding, BaseOperator):

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
-
-
-class DataSiftBinding(ServiceBinding, service="datasift"):
-    """What every DataSift task class shares: the hook, the id parameter, the connection."""
-
-
-#: ``datasift_default``, from the registry entry.
-DEFAULT_CONN_ID = DataSiftBinding.service_info.default_conn_id
+from airflow_provider_stop.bindings.datasift import DEFAULT_CONN_ID, DataSiftBinding
+from airflow_provider_stop.operators.base import StopAllOperatorBase, StopOperatorBase
 
 
 class DataSiftStopSourceOperator(DataSiftBinding, StopOperatorBase):

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.base import ServiceBinding, StopAllOperatorBase, StopOperatorBase
-
-
-class RainforestBinding(ServiceBinding, service="rainforest"):
-    """What every Rainforest task class shares: the hook, the id parameter, the connection."""
-
-
-#: ``rainforest_default``, from the registry entry.
-DEFAULT_CONN_ID = RainforestBinding.service_info.default_conn_id
+from airflow_provider_stop.bindings.rainforest import DEFAULT_CONN_ID, RainforestBinding
+from airflow_provider_stop.operators.base import StopAllOperatorBase, StopOperatorBase
 
 
 class RainforestStopCollectionOperator(RainforestBinding, StopOperatorBase):

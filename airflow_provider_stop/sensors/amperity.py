@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.amperity import DEFAULT_CONN_ID, AmperityBinding
+from airflow_provider_stop.bindings.amperity import DEFAULT_CONN_ID, AmperityBinding
 from airflow_provider_stop.sensors.base import StoppedSensorBase
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stop._compat import BaseSensorOperator, PokeReturnValue
-from airflow_provider_stop.binding import (
+from airflow_provider_stop.bindings.base import (
     DEFERRAL_GRACE_SECONDS,
     ServiceBinding,
     check_stop_errors,
@@ -17,7 +17,7 @@ from airflow_provider_stop.events import raise_from_event, statuses_from_event
 
 if TYPE_CHECKING:
     from airflow_provider_stop._compat import Context
-    from airflow_provider_stop.hooks.base import TargetStatus
+    from airflow_provider_stop.hooks.data import TargetStatus
 
 
 class StoppedSensorBase(ServiceBinding, BaseSensorOperator):

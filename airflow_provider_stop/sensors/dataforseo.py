@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.dataforseo import DEFAULT_CONN_ID, DataForSeoBinding
+from airflow_provider_stop.bindings.dataforseo import DEFAULT_CONN_ID, DataForSeoBinding
 from airflow_provider_stop.sensors.base import StoppedSensorBase
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.datasift import DEFAULT_CONN_ID, DataSiftBinding
+from airflow_provider_stop.bindings.datasift import DEFAULT_CONN_ID, DataSiftBinding
 from airflow_provider_stop.sensors.base import StoppedSensorBase
 
 

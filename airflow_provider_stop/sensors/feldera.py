@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.feldera import DEFAULT_CONN_ID, FelderaBinding
+from airflow_provider_stop.bindings.feldera import DEFAULT_CONN_ID, FelderaBinding
 from airflow_provider_stop.sensors.base import StoppedSensorBase
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.operators.rainforest import DEFAULT_CONN_ID, RainforestBinding
+from airflow_provider_stop.bindings.rainforest import DEFAULT_CONN_ID, RainforestBinding
 from airflow_provider_stop.sensors.base import StoppedSensorBase
 
 

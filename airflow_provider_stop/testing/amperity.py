@@ -10,7 +10,9 @@ and the 10 requests-per-second limit.
 Strict by default, as the documented contract: an undocumented query parameter or value (a list
 ``state`` other than the documented ones, a ``view`` outside its enum, a malformed timestamp) is a
 400, a wrong method a 405, a missing required header a 400 (or 401), all in the documented error
-shape. Leniency is a setting (``lenient_query``), and every unconfirmed fact is a setting too.
+shape. A sandbox tenant (``tenant="acme-sb-12345"``) is served on the production hosts; a request
+to a host named after a sandbox is refused (421), since no such host exists. Leniency is a setting
+(``lenient_query``), and every unconfirmed fact is a setting too.
 """
 
 from __future__ import annotations
@@ -47,6 +49,18 @@ LIST_PARAMS = frozenset(
 )
 #: Shared region hosts (tenant in a header), as opposed to ``<tenant>.amperity.com``.
 SHARED_HOSTS = frozenset({"app.amperity.com", "app-aws-apse2.amperity.com"})
+#: A sandbox's tenant id as a host label (``socktown-sb-12345``): no such host exists. "The base URL for
+#: a sandbox is the same as the base URL for production" (amperity-docs ``amperity_api/source/
+#: base_url.rst``, "Base URL and sandboxes"); the sandbox id goes only in the ``amperity-tenant`` header.
+SANDBOX_HOST = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-sb-[0-9]+\.amperity\.com$")
+#: The spec's defaults for the list's ``state`` and ``type`` filters (``list-workflows`` in
+#: ``control-plane-2024-04-01-openapi.json``; the list page, ``endpoint_get_workflows_list.rst``, says
+#: only "Optional"). A server that applied them would list only succeeded courier-group runs unless the
+#: client sends both filters: ``list_defaults`` models it (unconfirmed). The spec's other defaults
+#: (``created_to``, ``ended_from``, ``ended_to`` in April 2026, each equal to its example) are not
+#: modelled: ``ended_*`` leave out every run without ``ended_at``, so a server applying them could list
+#: no running run to any client.
+SPEC_LIST_DEFAULTS = {"state": "succeeded", "type": "courier.group/run"}
 CANCEL_ERROR = {
     "attribution": "customer",
     "type": "amperity.workflow.workflow.repository.core/cancel",
@@ -107,6 +121,10 @@ class AmperitySettings:
     rate_limit_retry_after: str | None = None
     #: Most runs a list page holds ("may return fewer results than the caller asked for").
     page_size: int = 100
+    #: Filters the list applies when the request does not send them: ``{}`` (the list page: every
+    #: filter "Optional", and the ``type`` tip lists "workflows (and workflow types)" unfiltered) or
+    #: ``SPEC_LIST_DEFAULTS`` (or a part of it): the spec's defaults applied. Unconfirmed.
+    list_defaults: dict[str, str] = field(default_factory=dict)
     #: What a list item holds: the spec's ``WorkflowList`` items are ``Workflow`` objects, whose
     #: ``error`` is optional; whether the list fills it (``verbose``) or shows what ``view=overview``
     #: shows (``overview``, the default: the documents' examples) is unconfirmed.
@@ -148,6 +166,8 @@ class AmperityEmulator(Emulator, service="amperity"):
         self._window = SlidingWindow(1.0)
         #: Requests answered 429 by the rate limit (not counting injected faults).
         self.rate_limited = 0
+        #: Host names of requests refused because they name a sandbox (no such host exists).
+        self.sandbox_hosts: list[str] = []
         self._state_lock = threading.RLock()
 
     def connection(self, auth: str = "client_credentials") -> dict[str, Any]:
@@ -278,8 +298,20 @@ class AmperityEmulator(Emulator, service="amperity"):
     def method_not_allowed(self, request: Request) -> Response:
         return self.error_response(405, f"Method {request.method} not allowed", "")
 
+    def _misdirected(self, request: Request) -> Response | None:
+        """A host named after a sandbox (``acme-sb-12345.amperity.com``) does not exist: a real client
+        would fail on DNS. Answered 421 (Misdirected Request) and recorded in ``sandbox_hosts``."""
+        host = request.headers.get("host", "").split(":")[0].lower()
+        if not SANDBOX_HOST.fullmatch(host):
+            return None
+        with self._state_lock:
+            self.sandbox_hosts.append(host)
+        return self.error_response(421, f"No such host {host!r}: a sandbox uses its production host", "")
+
     def _guard(self, request: Request) -> Response | None:
-        """Rate limit, api-version, bearer token, tenant: what every API call must pass."""
+        """Host, rate limit, api-version, bearer token, tenant: what every API call must pass."""
+        if misdirected := self._misdirected(request):
+            return misdirected
         if limited := self._rate_limited():
             return limited
         s = self.settings
@@ -314,6 +346,8 @@ class AmperityEmulator(Emulator, service="amperity"):
         host = request.headers.get("host", "")
         with self._state_lock:
             self.token_requests.append((host, request.url.path))
+        if misdirected := self._misdirected(request):
+            return misdirected
         if limited := self._rate_limited():
             return limited
         s = self.settings
@@ -416,19 +450,23 @@ class AmperityEmulator(Emulator, service="amperity"):
             if not ({"ended_from", "ended_to"} & set(window))  # runs without ended_at are left out
             or ("ended_at" in i and _in_window(parse_iso(i["ended_at"]) or 0.0, window, "ended"))
         ]
-        if "state" in q:
-            wanted = normalize(q["state"])
+        # A filter the request does not send is the setting's default, if any (``list_defaults``).
+        filters = {**self.settings.list_defaults, **{k: q[k] for k in ("state", "type") if k in q}}
+        if "state" in filters:
+            wanted = normalize(filters["state"])
             if wanted in DOCUMENTED_STATE_FILTERS:
                 states = DOCUMENTED_STATE_FILTERS[wanted]
                 items = [(r, i) for r, i in items if self._state(r, now) in states]
             elif self.settings.unknown_state_filter == "reject" and not lenient:
                 documented = "Started, In progress, Stopping, Stopped, Succeeded"
-                return self.error_response(400, f"Invalid state {q['state']!r}; one of {documented}", "")
+                return self.error_response(
+                    400, f"Invalid state {filters['state']!r}; one of {documented}", ""
+                )
             elif self.settings.unknown_state_filter == "match_nothing":
                 items = []
             # "ignore": the filter is dropped
-        if "type" in q:
-            items = [(r, i) for r, i in items if i["type"] == q["type"]]
+        if "type" in filters:
+            items = [(r, i) for r, i in items if i["type"] == filters["type"]]
         page = [i for _, i in items[offset : offset + limit]]
         body: dict[str, Any] = {"data": page}
         if offset + limit < len(items):

@@ -10,6 +10,11 @@ answered 400, a wrong HTTP verb or path 404 (the response-codes page: "wrong pat
 verb"), always in the ``request_info`` shape. ``lenient=True`` ignores unknown query parameters.
 Every unconfirmed fact is a setting (paging of the list, ``request_info`` on successful answers,
 the status codes of refused stops, ...).
+
+``page_size``: SerpWow's List Batches page (https://docs.trajectdata.com/serpwow/batches-api/batches/list,
+the same API family and answer shape: ``page``, ``current_page``, ``total_pages``) documents it, "up to
+1000", 25 a page by default. Whether the collections list takes it is not documented: the setting
+``page_size_param`` serves each plausible answer (honoured, ignored, refused).
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ from airflow_provider_stop.testing.base import Emulator, SlidingWindow, read_jso
 #: ``silent``: pages of ``list_page_size`` with no paging field, and ``page`` is ignored.
 ListPaging = Literal["none", "total_pages", "pages", "next_page", "silent"]
 LIST_PAGINGS: tuple[str, ...] = ("none", "total_pages", "pages", "next_page", "silent")
+#: What the list does with ``page_size``: ``honoured`` (pages of ``page_size``, at most
+#: ``list_page_size``: the documented answer for batches), ``ignored`` (accepted; pages stay
+#: ``default_page_size``) or ``refused`` (400, as any parameter the collections docs do not list).
+PageSizeParam = Literal["honoured", "ignored", "refused"]
+PAGE_SIZE_PARAMS: tuple[str, ...] = ("honoured", "ignored", "refused")
+#: The largest ``page_size`` documented (SerpWow List Batches: "up to 1000"); above it: 400.
+MAX_PAGE_SIZE = 1000
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 #: The list's documented query parameters and their documented values (None: any value).
 LIST_PARAMS: dict[str, frozenset[str] | None] = {
@@ -69,9 +81,15 @@ class RainforestSettings:
     #: Whether a stop of a queued collection says credits were refunded (not documented).
     refund_message: bool = True
     list_limit_per_minute: int = 60
-    #: How the list pages (see ``ListPaging``) and how many items a page holds.
+    #: How the list pages (see ``ListPaging``) and the most items a page holds, whatever ``page_size``
+    #: asks (the documented largest page is 1000; 10 keeps the tests' lists short).
     list_paging: ListPaging = "none"
     list_page_size: int = 10
+    #: Items a page holds when the request has no ``page_size`` (documented for batches: 25), at most
+    #: ``list_page_size``.
+    default_page_size: int = 25
+    #: What the list does with ``page_size`` (see ``PageSizeParam``; documented for batches only).
+    page_size_param: PageSizeParam = "honoured"
     #: Whether successful answers (get, list, stop, stopall) carry ``request_info`` (unconfirmed:
     #: only the SerpWow docs and third-party code show it); error answers always do.
     success_request_info: bool = True
@@ -285,8 +303,23 @@ class RainforestEmulator(Emulator, service="rainforest"):
             )
 
     def _list_params(self) -> dict[str, frozenset[str] | None]:
-        paging = self.settings.list_paging
-        return {**LIST_PARAMS, "page": None} if paging not in ("none",) else LIST_PARAMS
+        params = dict(LIST_PARAMS)
+        if self.settings.list_paging not in ("none",):
+            params["page"] = None
+        if self.settings.page_size_param != "refused":
+            params["page_size"] = None
+        return params
+
+    def _page_size(self, request: Request) -> int | Response:
+        """Items a page holds for this request (``page_size`` read as the setting says)."""
+        s = self.settings
+        size = s.default_page_size
+        raw = request.query_params.get("page_size")
+        if raw is not None and s.page_size_param == "honoured":
+            if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+                return self.error_response(400, f"'{raw}' is not a valid value for 'page_size'", "")
+            size = int(raw)
+        return max(1, min(size, s.list_page_size))
 
     async def handle_list(self, request: Request) -> Response:
         if err := self._auth(request, self._list_params()):
@@ -298,6 +331,9 @@ class RainforestEmulator(Emulator, service="rainforest"):
             if not raw.isdigit() or int(raw) < 1:
                 return self.error_response(400, f"'{raw}' is not a valid value for 'page'", "")
             page = int(raw)
+        size = self._page_size(request)
+        if isinstance(size, Response):
+            return size
         now = time.time()
         with self._state_lock:
             if not self._list_window.allow(s.list_limit_per_minute):
@@ -309,7 +345,6 @@ class RainforestEmulator(Emulator, service="rainforest"):
         items = [i for i in items if term in str(i["name"]).lower()]
         if s.list_paging == "none":
             return self._ok(None, {s.resource: items})
-        size = max(1, s.list_page_size)
         pages = max(1, (len(items) + size - 1) // size)
         body: dict[str, Any] = {s.resource: items[(page - 1) * size : page * size]}
         if s.list_paging == "total_pages":

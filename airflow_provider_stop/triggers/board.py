@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import time
@@ -25,6 +26,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stop.hooks.bounds import wait_deadline
+from airflow_provider_stop.hooks.errors import collect
 
 if TYPE_CHECKING:
     import httpx
@@ -181,22 +183,44 @@ def board_key(hook_class_path: str, conn_id: str, hook_params: Mapping[str, Any]
     return hook_class_path, conn_id, hashlib.sha256(params.encode()).hexdigest()[:16]
 
 
+class Seat:
+    """One wait's place at a board: its reads go through the board's rounds, its sleeps end early
+    when a list-reading round starts (the wait loop's ``read`` and ``pause``)."""
+
+    def __init__(self, board: StatusBoard, token: int, deadline: float) -> None:
+        self.board = board
+        self.token = token
+        self.deadline = deadline
+
+    async def read(
+        self, hook: StopServiceHook, client: httpx.AsyncClient, target_ids: Sequence[str]
+    ) -> dict[str, TargetStatus]:
+        """Each id's status from the next round; one error naming every id that failed."""
+        return collect(
+            "status check", await self.board.read(hook, client, target_ids, deadline=self.deadline)
+        )
+
+    async def pause(self, seconds: float) -> None:
+        await self.board.pause(self.token, seconds)
+
+
+_seats = itertools.count()
+
+
 @contextlib.asynccontextmanager
 async def joined_board(
-    hook: StopServiceHook, key: tuple[str, str, str], poll_interval: float
-) -> AsyncIterator[StatusBoard]:
-    """Make ``hook``'s waits read through the loop's board for ``key`` while the block runs."""
+    key: tuple[str, str, str], poll_interval: float, deadline: float
+) -> AsyncIterator[Seat]:
+    """A seat at the loop's board for ``key`` while the block runs."""
     boards = _boards.setdefault(asyncio.get_running_loop(), {})
     board = boards.get(key)
     if board is None:
         board = boards[key] = StatusBoard(f"{key[1]!r} ({key[0].rsplit('.', 1)[-1]})")
-    token = id(hook)
+    token = next(_seats)
     board.members[token] = poll_interval
-    hook.status_board = board
     try:
-        yield board
+        yield Seat(board, token, deadline)
     finally:
-        hook.status_board = None
         board.members.pop(token, None)
         rnd = board.gathering
         if rnd is not None and rnd.waiting >= len(board.members):

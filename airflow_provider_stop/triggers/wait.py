@@ -9,15 +9,14 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_stop.binding import load_hook_class
+from airflow_provider_stop import services
+from airflow_provider_stop._compat import import_string
 from airflow_provider_stop.events import error_payload
 from airflow_provider_stop.hooks.base import StopServiceHook
+from airflow_provider_stop.hooks.data import TargetStatus
 from airflow_provider_stop.hooks.errors import StopTimeoutError
+from airflow_provider_stop.hooks.waiting import await_stopped
 from airflow_provider_stop.triggers.board import board_key, joined_board
-
-#: The class path every stored trigger row names (the class lived in ``triggers.base`` first, which
-#: still re-exports it): serializing keeps it, so rows written before and after this move are alike.
-STORED_CLASSPATH = "airflow_provider_stop.triggers.base.StopWaitTrigger"
 
 
 class StopWaitTrigger(BaseTrigger):
@@ -57,9 +56,7 @@ class StopWaitTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            STORED_CLASSPATH
-            if type(self) is StopWaitTrigger
-            else f"{type(self).__module__}.{type(self).__qualname__}",
+            f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "hook_class_path": self.hook_class_path,
                 "conn_id": self.conn_id,
@@ -83,16 +80,12 @@ class StopWaitTrigger(BaseTrigger):
         hook: StopServiceHook | None = None
         try:
             hook = load_hook_class(self.hook_class_path)(self.conn_id, **self.hook_params)
-            key = board_key(self.hook_class_path, self.conn_id, self.hook_params)
-            async with hook.async_client() as client, joined_board(hook, key, self.poll_interval):
-                statuses = await hook.await_until_stopped(
-                    client, self.target_ids, poll_interval=self.poll_interval, deadline=self.deadline
-                )
+            statuses = await self._wait(hook)
             yield {"status": "success", "statuses": {t: s.to_dict() for t, s in statuses.items()}}
         except StopTimeoutError as exc:
             yield {
                 "status": "timeout",
-                "message": str(exc),
+                "message": hook.redact(str(exc)) if hook else str(exc),
                 "pending": exc.pending,
                 "statuses": {t: s.to_dict() for t, s in exc.statuses.items()},
                 "at": time.time(),
@@ -102,3 +95,32 @@ class StopWaitTrigger(BaseTrigger):
                 "waiting for %s failed: %s", self.target_ids, hook.redact(str(exc)) if hook else exc
             )
             yield error_payload(exc, hook.redact if hook else str)
+
+    async def _wait(self, hook: StopServiceHook) -> dict[str, TargetStatus]:
+        """The wait loop, reading through the event loop's status board for this connection: the
+        waits due together share one read."""
+        key = board_key(self.hook_class_path, self.conn_id, self.hook_params)
+        async with (
+            hook.async_client() as client,
+            joined_board(key, self.poll_interval, self.deadline) as seat,
+        ):
+            try:
+                return await await_stopped(
+                    lambda ids: seat.read(hook, client, ids),
+                    seat.pause,
+                    progress=hook.wait_progress(self.target_ids, self.deadline),
+                    poll_interval=self.poll_interval,
+                )
+            finally:
+                hook.after_wait(self.target_ids)
+
+
+def load_hook_class(path: str) -> type[StopServiceHook]:
+    """Import a hook class named in serialized trigger kwargs; only this package's hooks, and hooks of
+    registered services, are accepted."""
+    if not path.startswith("airflow_provider_stop.hooks.") and services.by_hook_path(path) is None:
+        raise ValueError(f"refusing to load hook class {path!r} from outside airflow_provider_stop.hooks")
+    cls = import_string(path)
+    if not (isinstance(cls, type) and issubclass(cls, StopServiceHook)):
+        raise ValueError(f"{path!r} is not a StopServiceHook")
+    return cls

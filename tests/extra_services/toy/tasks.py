@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_stop.binding import ServiceBinding
+from airflow_provider_stop.bindings.base import ServiceBinding
 from airflow_provider_stop.notifications.base import StopNotifierBase
 from airflow_provider_stop.operators.base import StopOperatorBase
 from airflow_provider_stop.sensors.base import StoppedSensorBase

@@ -102,6 +102,8 @@ class ServiceBinding:
         return value
 
     def make_hook(self) -> StopServiceHook:
+        from airflow_provider_stop.triggers.wait import load_hook_class
+
         return load_hook_class(self.hook_class_path)(self.conn_id(), **self.hook_params)
 
     def stop_options(self) -> dict[str, Any]:
@@ -169,18 +171,3 @@ def mark_prior_errors(
             )
         marked[tid] = status
     return marked
-
-
-def load_hook_class(path: str) -> type[StopServiceHook]:
-    """Import a hook class named in serialized trigger kwargs; only this package's hooks, and hooks of
-    registered services, are accepted."""
-    from airflow_provider_stop._compat import import_string
-
-    if not path.startswith("airflow_provider_stop.hooks.") and services.by_hook_path(path) is None:
-        raise ValueError(f"refusing to load hook class {path!r} from outside airflow_provider_stop.hooks")
-    from airflow_provider_stop.hooks.base import StopServiceHook
-
-    cls = import_string(path)
-    if not (isinstance(cls, type) and issubclass(cls, StopServiceHook)):
-        raise ValueError(f"{path!r} is not a StopServiceHook")
-    return cls
