@@ -13,7 +13,7 @@ import pytest
 import requests
 from airflow.providers.common.compat.sdk import DAG
 
-from airflow_provider_stop.hooks import amperity as amperity_hook
+from airflow_provider_stop import process_state
 from airflow_provider_stop.hooks.amperity import AmperityHook
 from airflow_provider_stop.hooks.errors import (
     AuthenticationError,
@@ -39,8 +39,7 @@ RUN = "wf-20240619-14418-6UhqSe"
 def _fresh_tokens() -> None:
     """Each test here starts its own emulator and counts requests: a token cached in this process for an
     earlier emulator (possibly on the same port, which the OS reuses) would cost a 401 and a refetch."""
-    with amperity_hook._tokens_lock:
-        amperity_hook._tokens.clear()
+    process_state.reset()
 
 
 def hook(**kwargs: Any) -> AmperityHook:

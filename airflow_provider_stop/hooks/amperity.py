@@ -15,20 +15,15 @@ as the base URL for production"; its own id goes only in the tenant headers.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
 import math
 import re
-import threading
 import time
 import urllib.parse
-import weakref
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_stop import process_state
 from airflow_provider_stop.hooks.base import StopServiceHook
 from airflow_provider_stop.hooks.connection import (
     base_url_from_connection,
@@ -53,12 +48,11 @@ from airflow_provider_stop.hooks.errors import (
     StopRejectedError,
 )
 from airflow_provider_stop.hooks.listing import ListPager
+from airflow_provider_stop.hooks.oauth import ClientCredentials, oauth_error
 from airflow_provider_stop.hooks.redaction import url_without_userinfo
 from airflow_provider_stop.hooks.validation import answer_id, ascii_int, clip, optional_text, shown
 
 if TYPE_CHECKING:
-    import httpx
-
     from airflow_provider_stop._compat import Connection
 
 API_VERSION = "2024-04-01"
@@ -97,8 +91,6 @@ DEFAULT_LOOKBACK_SECONDS = 7 * 24 * 3600.0
 #: At most a year: the list is read page by page, every run in the window is classified locally.
 MAX_LOOKBACK_SECONDS = 366 * 24 * 3600.0
 MAX_LIST_PAGES = 10_000
-#: A token is fetched anew at least daily, whatever lifetime the endpoint claims.
-MAX_TOKEN_SECONDS = 24 * 3600.0
 #: Runs a list page asks for (``limit``; the spec gives no maximum, the docs' examples use 100).
 LIST_PAGE_SIZE = 100
 #: The spec's defaults for the list's ``state`` and ``type`` filters (``list-workflows``: ``default``
@@ -120,30 +112,6 @@ DOCUMENTED_TYPES = (
     "campaign.fetch",
     "amperity.orchestration.orchestration/run",
 )
-
-_tokens: dict[tuple[str, ...], tuple[str, float]] = process_state.shared("amperity tokens", dict)
-_tokens_lock = threading.Lock()
-_token_fetch_locks: dict[tuple[str, ...], threading.Lock] = process_state.shared("amperity token locks", dict)
-_async_token_locks: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]
-] = weakref.WeakKeyDictionary()
-
-
-def _json(response: ApiResponse) -> Any:
-    return response.json()
-
-
-def oauth_error(response: ApiResponse) -> str:
-    """``: error: description`` from an OAuth error body (RFC 6749 5.2), nothing else of it."""
-    try:
-        body = json.loads(response.text)
-    except ValueError:
-        return ""
-    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
-        return ""
-    described = body.get("error_description")
-    text = body["error"] + (f": {described}" if isinstance(described, str) else "")
-    return f": {clip(text)}"
 
 
 def normalize_state(state: str) -> str:
@@ -194,7 +162,7 @@ def validate_tenant(value: Any, where: str) -> str:
     return value
 
 
-class AmperityHook(StopServiceHook, service="amperity"):
+class AmperityHook(ClientCredentials, StopServiceHook, service="amperity"):
     """
     Talks to the Amperity API.
 
@@ -291,13 +259,16 @@ class AmperityHook(StopServiceHook, service="amperity"):
         token_url = config.settings.get("token_url")
         return (token_url,) if isinstance(token_url, str) else ()
 
-    # ---- OAuth client credentials ----------------------------------------------------------
-    def _token_key(self) -> tuple[str, ...]:
+    # ---- OAuth client credentials (``hooks.oauth``) ------------------------------------------
+    def uses_client_credentials(self) -> bool:
+        return bool(self.config.settings["auth_type"] == "client_credentials")
+
+    def token_key(self) -> tuple[str, ...]:
         s = self.config.settings
         digest = hashlib.sha256(f"{s['client_id']}\0{s['client_secret']}".encode()).hexdigest()
         return (s["token_url"], s["tenant"], digest)
 
-    def _token_request(self) -> ApiRequest:
+    def token_request(self) -> ApiRequest:
         s = self.config.settings
         return ApiRequest(
             "POST",
@@ -311,71 +282,6 @@ class AmperityHook(StopServiceHook, service="amperity"):
             base_url=s["token_url"],
             authenticate=False,
         )
-
-    def _parse_token(self, response: ApiResponse) -> tuple[str, float]:
-        # The answer holds a credential: no part of it is ever quoted in an error.
-        try:
-            body = json.loads(response.text)
-        except ValueError:
-            body = None
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise MalformedResponseError(
-                f"Amperity: the token endpoint answered HTTP {response.status_code} without a JSON "
-                "access_token (its body is not shown: it may hold a credential)"
-            )
-        self.redact.add(token)
-        expires_in = body.get("expires_in") if isinstance(body, dict) else None
-        lifetime = (
-            min(float(expires_in), MAX_TOKEN_SECONDS)
-            if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0
-            else 3600.0
-        )
-        # Refresh shortly before expiry: a tenth of the lifetime, at most a minute.
-        return token, time.time() + lifetime - min(60.0, lifetime / 10)
-
-    def _cached_token(self, key: tuple[str, ...]) -> str | None:
-        cached = _tokens.get(key)
-        if cached is None or time.time() >= cached[1]:
-            return None
-        self.redact.add(cached[0])
-        return cached[0]
-
-    def request_auth(self) -> Mapping[str, str]:
-        if self.config.settings["auth_type"] != "client_credentials":
-            return {}
-        key = self._token_key()
-        with _tokens_lock:
-            lock = _token_fetch_locks.setdefault(key, threading.Lock())
-        with lock:  # one fetch per process and client, even when many threads start at once
-            token = self._cached_token(key)
-            if token is None:
-                self.log.info("Amperity: fetching an access token for tenant %r", key[1])
-                _tokens[key] = self.send(self._token_request(), self._parse_token)
-                token = _tokens[key][0]
-        return {"Authorization": f"Bearer {token}"}
-
-    async def arequest_auth(self, client: httpx.AsyncClient) -> Mapping[str, str]:
-        config = await self.aconfig()
-        if config.settings["auth_type"] != "client_credentials":
-            return {}
-        key = self._token_key()
-        locks = _async_token_locks.setdefault(asyncio.get_running_loop(), {})
-        lock = locks.setdefault(key, asyncio.Lock())
-        async with lock:  # one fetch per event loop (a triggerer runs many waits in one loop)
-            token = self._cached_token(key)
-            if token is None:
-                self.log.info("Amperity: fetching an access token for tenant %r", key[1])
-                _tokens[key] = await self.asend(client, self._token_request(), self._parse_token)
-                token = _tokens[key][0]
-        return {"Authorization": f"Bearer {token}"}
-
-    def invalidate_auth(self) -> bool:
-        if self.config.settings["auth_type"] != "client_credentials":
-            return False
-        with _tokens_lock:
-            _tokens.pop(self._token_key(), None)
-        return True
 
     # ---- errors ----------------------------------------------------------------------------
     def error_details(self, response: ApiResponse) -> tuple[str, str | None]:
@@ -551,7 +457,7 @@ class AmperityHook(StopServiceHook, service="amperity"):
             params = self.list_params(
                 token, now, with_total=with_total and token is None, state=state, workflow_type=workflow_type
             )
-            body = yield ApiRequest("GET", "/workflow/runs", params=params), _json
+            body = yield ApiRequest("GET", "/workflow/runs", params=params), ApiResponse.json
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise MalformedResponseError("Amperity: the workflow run list has no data (a list)")
             statuses = [self._listed(i, r) for i, r in enumerate(body["data"])]
