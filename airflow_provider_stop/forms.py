@@ -23,9 +23,9 @@ from typing import Any
 def declared_form(service_name: str) -> dict[str, Any]:
     """The connection type's entry in provider info (``conn-fields`` and ``ui-field-behaviour``)."""
     from airflow_provider_stop import services
-    from airflow_provider_stop.get_provider_info import _connection_type
+    from airflow_provider_stop.get_provider_info import connection_form
 
-    return _connection_type(services.service(service_name))
+    return connection_form(services.service(service_name))
 
 
 def ui_field_behaviour(service_name: str) -> dict[str, Any]:

@@ -1,10 +1,14 @@
-"""The dict Airflow discovers through the ``apache_airflow_provider`` entry point."""
+"""The dict Airflow discovers through the ``apache_airflow_provider`` entry point.
+
+Airflow calls it while ``import airflow`` loads its configuration, so it imports no class of this
+package: the class names come from the generated ``class_index``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from airflow_provider_stop import __version__, services
+from airflow_provider_stop.class_index import CLASSES
 
 INTEGRATION = "Stop remote jobs"
 
@@ -28,14 +32,31 @@ def _modules(layer: str) -> list[dict[str, Any]]:
     ]
 
 
-def _connection_type(svc: services.Service) -> dict[str, Any]:
+def _with(role: str) -> list[services.Service]:
+    """The provided services whose ``role`` class is indexed (all, unless the index is being
+    regenerated: ``import airflow`` calls this module while the classes are imported)."""
+    return [svc for svc in services.provided() if role in CLASSES.get(svc.name, {})]
+
+
+def _indexed(role: str) -> list[str]:
+    return [CLASSES[svc.name][role] for svc in _with(role)]
+
+
+def connection_form(svc: services.Service) -> dict[str, Any]:
+    """The connection type's form: ``ui-field-behaviour`` and ``conn-fields`` (with the TLS switch)."""
     form = svc.connection_form
     return {
-        "connection-type": svc.conn_type,
-        "hook-class-name": svc.hook_path,
-        "hook-name": svc.conn_label or svc.display_name,
         "ui-field-behaviour": dict(form.get("ui-field-behaviour", {})),
         "conn-fields": {**form.get("conn-fields", {}), **VERIFY_FIELD},
+    }
+
+
+def _connection_type(svc: services.Service) -> dict[str, Any]:
+    return {
+        "connection-type": svc.conn_type,
+        "hook-class-name": CLASSES[svc.name]["hook"],
+        "hook-name": svc.conn_label or svc.display_name,
+        **connection_form(svc),
     }
 
 
@@ -89,6 +110,6 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         },
-        "notifications": [svc.notifier_path for svc in services.provided()],
-        "connection-types": [_connection_type(svc) for svc in services.provided()],
+        "notifications": _indexed("notifier"),
+        "connection-types": [_connection_type(svc) for svc in _with("hook")],
     }

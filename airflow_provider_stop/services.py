@@ -1,8 +1,9 @@
 """THE registry of services: each service is declared once, and every list of services derives from it.
 
-An entry names the service (the module name in every layer, and the connection type), its display
-name, its parameters, its classes and its connection form. Provider info, the emulators, the CLI,
-the demo, the benchmarks and the shared test suites read this module; nothing else keeps a list.
+An entry is data: the service's name (the module name in every layer, and the connection type), its
+display name, its target parameter and its connection form. Its classes name the service and register
+themselves when their module is imported (``load``). Provider info, the emulators, the CLI, the demo,
+the benchmarks and the shared test suites read this module; nothing else keeps a list.
 
 Cheap to import (plain data): DAG files, Airflow's provider discovery and the task classes use it.
 Adding a service: docs/adding-a-service.md.
@@ -10,6 +11,7 @@ Adding a service: docs/adding-a-service.md.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +23,9 @@ LAYERS = ("hooks", "operators", "sensors", "notifications")
 
 @dataclass(frozen=True)
 class Service:
-    """One service: everything the generic layers need to know to find its pieces."""
+    """One service: its names, its target parameter and its connection form. Data only: the service's
+    classes name their service (``class FelderaHook(StopServiceHook, service="feldera")``) and register
+    themselves with ``register_class``; ``load`` finds them."""
 
     #: Module name in every layer, connection type, and ``<name>_conn_id`` / ``<name>_default``.
     name: str
@@ -29,13 +33,6 @@ class Service:
     display_name: str
     #: The parameter (and task attribute) naming the targets, e.g. ``pipeline_name``.
     target_param: str
-    #: Class names, in ``hooks.<name>``, ``testing.<name>``, ``operators.<name>``, ``sensors.<name>``
-    #: and ``notifications.<name>``.
-    hook: str
-    emulator: str
-    operator: str
-    sensor: str
-    notifier: str
     #: Airflow's connection form: ``ui-field-behaviour`` and ``conn-fields`` (``VERIFY_FIELD`` is added).
     connection_form: Mapping[str, Any] = field(default_factory=dict)
     #: The connection type's label in Airflow's UI, when it says more than ``display_name``.
@@ -59,20 +56,19 @@ class Service:
     def module(self, layer: str) -> str:
         return self.modules.get(layer, f"{PACKAGE}.{layer}.{self.name}")
 
-    @property
-    def hook_path(self) -> str:
-        return f"{self.module('hooks')}.{self.hook}"
 
-    @property
-    def emulator_path(self) -> str:
-        return f"{self.module('testing')}.{self.emulator}"
-
-    @property
-    def notifier_path(self) -> str:
-        return f"{self.module('notifications')}.{self.notifier}"
-
+#: The roles a service's classes play, and the layer (module) each is defined in.
+ROLES: Mapping[str, str] = {
+    "hook": "hooks",
+    "emulator": "testing",
+    "operator": "operators",
+    "stop_all_operator": "operators",
+    "sensor": "sensors",
+    "notifier": "notifications",
+}
 
 _SERVICES: dict[str, Service] = {}
+_CLASSES: dict[tuple[str, str], type] = {}
 
 
 def register(service: Service) -> Service:
@@ -84,8 +80,45 @@ def register(service: Service) -> Service:
 
 
 def unregister(name: str) -> None:
-    """Remove a service a test added."""
+    """Remove a service a test added, and its classes."""
     _SERVICES.pop(name, None)
+    for key in [key for key in _CLASSES if key[0] == name]:
+        del _CLASSES[key]
+
+
+def class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register_class(service: str, role: str, cls: type) -> None:
+    """Called by the base classes when ``cls`` names its service. Only a class defined in the service's
+    own module for that role registers (a user's subclass elsewhere does not replace it); two classes of
+    one role in that module are an error."""
+    entry = _SERVICES[service]
+    if cls.__module__ != entry.module(ROLES[role]):
+        return
+    known = _CLASSES.get((service, role))
+    if known is not None and class_path(known) != class_path(cls):
+        raise ValueError(f"{service!r} has two {role} classes: {class_path(known)} and {class_path(cls)}")
+    _CLASSES[(service, role)] = cls
+
+
+def load(name: str, role: str) -> type[Any]:
+    """The class playing ``role`` for service ``name``, importing its module (which registers it)."""
+    entry = service(name)
+    importlib.import_module(entry.module(ROLES[role]))
+    try:
+        return _CLASSES[(name, role)]
+    except KeyError:
+        raise LookupError(f"{entry.module(ROLES[role])} defines no {role} of service {name!r}") from None
+
+
+def classes(name: str) -> dict[str, type[Any]]:
+    """Every class of service ``name`` by role, importing each of its modules."""
+    entry = service(name)
+    for layer in dict.fromkeys(ROLES.values()):
+        importlib.import_module(entry.module(layer))
+    return {role: _CLASSES[(name, role)] for role in ROLES if (name, role) in _CLASSES}
 
 
 def service(name: str) -> Service:
@@ -108,9 +141,9 @@ def names() -> list[str]:
     return list(_SERVICES)
 
 
-def by_hook_path(path: str) -> Service | None:
-    """The service whose hook class is at ``path``."""
-    return next((s for s in _SERVICES.values() if s.hook_path == path), None)
+def of_module(layer: str, module: str) -> Service | None:
+    """The service whose ``layer`` module is ``module``."""
+    return next((s for s in _SERVICES.values() if s.module(layer) == module), None)
 
 
 for _service in (
@@ -118,11 +151,6 @@ for _service in (
         name="feldera",
         display_name="Feldera",
         target_param="pipeline_name",
-        hook="FelderaHook",
-        emulator="FelderaEmulator",
-        operator="FelderaStopPipelineOperator",
-        sensor="FelderaPipelineStoppedSensor",
-        notifier="FelderaStopPipelineNotifier",
         connection_form={
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "port", "login"],
@@ -145,11 +173,6 @@ for _service in (
         name="dataforseo",
         display_name="DataForSEO",
         target_param="crawl_task_ids",
-        hook="DataForSeoHook",
-        emulator="DataForSeoEmulator",
-        operator="DataForSeoStopOnPageTasksOperator",
-        sensor="DataForSeoOnPageTasksStoppedSensor",
-        notifier="DataForSeoStopOnPageTasksNotifier",
         connection_form={
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "port"],
@@ -178,11 +201,6 @@ for _service in (
         display_name="Rainforest",
         conn_label="Rainforest API (Traject Data)",
         target_param="collection_id",
-        hook="RainforestHook",
-        emulator="RainforestEmulator",
-        operator="RainforestStopCollectionOperator",
-        sensor="RainforestCollectionStoppedSensor",
-        notifier="RainforestStopCollectionNotifier",
         connection_form={
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "port", "login"],
@@ -212,11 +230,6 @@ for _service in (
         name="amperity",
         display_name="Amperity",
         target_param="workflow_run_id",
-        hook="AmperityHook",
-        emulator="AmperityEmulator",
-        operator="AmperityStopWorkflowRunOperator",
-        sensor="AmperityWorkflowRunStoppedSensor",
-        notifier="AmperityStopWorkflowRunNotifier",
         connection_form={
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "port"],
@@ -284,11 +297,6 @@ for _service in (
         name="datasift",
         display_name="DataSift",
         target_param="source_id",
-        hook="DataSiftHook",
-        emulator="DataSiftEmulator",
-        operator="DataSiftStopSourceOperator",
-        sensor="DataSiftSourceStoppedSensor",
-        notifier="DataSiftStopSourceNotifier",
         connection_form={
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "port"],

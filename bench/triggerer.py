@@ -31,7 +31,7 @@ def worker_triggerer(args: dict[str, Any]) -> dict[str, Any]:
     Their loop starts with no client, board or lookup."""
     from airflow_provider_stop.triggers.wait import StopWaitTrigger
 
-    hooks = {svc.name: svc.hook_path for svc in services.provided()}
+    hooks = {svc.name: services.class_path(services.load(svc.name, "hook")) for svc in services.provided()}
 
     def build(targets: dict[str, list[str]], deadline: float) -> list[tuple[str, Any]]:
         return [

@@ -59,8 +59,7 @@ class Driver:
         return import_string(f"{services.service(self.service).module(layer)}.{name}")
 
     def hook(self) -> Any:
-        hook_path = self.cls("operators", self.operator).hook_class_path
-        return import_string(hook_path)(**HOOK)
+        return services.load(self.service, "hook")(**HOOK)
 
     def report_unknown_state(self, emu: Emulator, tid: str) -> None:
         self.override_state(emu, tid, "hibernating")
@@ -105,7 +104,7 @@ def driver(svc: services.Service) -> Driver:
     """The shared suites' driver of one registered service: its classes from the registry, its
     targets through the emulator's generic interface (``add_target``, ``override_state``, ...)."""
     setup = SETUP.get(svc.name, {})
-    emulator_cls = import_string(svc.emulator_path)
+    emulator_cls = services.load(svc.name, "emulator")
     kwargs = dict(setup.get("emulator", {}))
     return Driver(
         service=svc.name,
@@ -115,9 +114,9 @@ def driver(svc: services.Service) -> Driver:
         override_state=lambda emu, tid, state: emu.override_state(tid, state),
         stop_request=emulator_cls.stop_route,
         module=svc.name,
-        operator=svc.operator,
-        sensor=svc.sensor,
-        notifier=svc.notifier,
+        operator=services.load(svc.name, "operator").__name__,
+        sensor=services.load(svc.name, "sensor").__name__,
+        notifier=services.load(svc.name, "notifier").__name__,
         target_field=svc.target_param,
         options=dict(setup.get("options", {})),
         conn_extra=dict(setup.get("conn_extra", {})),

@@ -195,9 +195,7 @@ def recording_wtforms(monkeypatch: pytest.MonkeyPatch) -> dict[str, type]:
 
 
 def _hook_class(svc: services.Service) -> type:
-    from airflow_provider_stop._compat import import_string
-
-    return import_string(svc.hook_path)
+    return services.load(svc.name, "hook")
 
 
 @pytest.mark.parametrize("svc", list(services.provided()), ids=lambda s: s.name)

@@ -118,8 +118,8 @@ def test_a_refusal_of_a_running_task_is_kept() -> None:
     h = DataForSeoHook()
     refusal = StopRejectedError("DataForSEO: 40501 Invalid Field.", target_id="t", error_code="40501")
     running = TargetStatus("t", "in_progress", False, None, {})
-    assert h._settle("t", refusal, running) is refusal
-    assert h._settle("t", refusal, TargetNotFoundError("gone", target_id="t")) is refusal
+    assert h._settled(refusal, running, {}) is refusal
+    assert h._settled(refusal, TargetNotFoundError("gone", target_id="t"), {}) is refusal
 
 
 @pytest.mark.usefixtures("airflow_db")

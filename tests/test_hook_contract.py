@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.module_loading import import_string
 
 import tests.extra_services  # noqa: F401 - the test-only services keep the contract too
 from airflow_provider_stop import services
-from airflow_provider_stop.hooks.base import SYNC_ASYNC_PAIRS, StopServiceHook
+from airflow_provider_stop.hooks.base import StopServiceHook
+from airflow_provider_stop.hooks.contract import EXTENSION_POINTS, SYNC_ASYNC_PAIRS
 
 
 def overridden(cls: type, name: str) -> bool:
@@ -33,7 +33,7 @@ def one_sided(cls: type) -> list[str]:
 
 @pytest.mark.parametrize("service", services.names())
 def test_a_hook_overrides_both_halves_of_a_pair_or_neither(service: str) -> None:
-    hook = import_string(services.service(service).hook_path)
+    hook = services.load(service, "hook")
     assert one_sided(hook) == [], f"{hook.__name__}: {one_sided(hook)}"
 
 
@@ -53,7 +53,7 @@ def test_every_pair_names_two_methods_of_the_base() -> None:
 @pytest.mark.parametrize("service", services.names())
 def test_a_hook_fills_in_what_is_required(service: str) -> None:
     entry = services.service(service)
-    hook = import_string(entry.hook_path)
+    hook = services.load(service, "hook")
     for name in ("build_config", "build_status_request", "parse_status_response", "build_test_request"):
         assert overridden(hook, name), f"{hook.__name__} does not implement {name}"
     if hook.stop_batch_size:
@@ -65,3 +65,47 @@ def test_a_hook_fills_in_what_is_required(service: str) -> None:
         entry.default_conn_id,
         entry.display_name,
     )
+
+
+#: Set by ``__init_subclass__`` from the registry (and the form methods Airflow before 3.2 reads).
+DECLARED = {"conn_name_attr", "default_conn_name", "conn_type", "hook_name", "target_param"}
+FORM_METHODS = {"get_connection_form_widgets", "get_ui_field_behaviour"}
+
+
+def outside_extension_points(hook: type) -> list[str]:
+    """Names of the base a hook (or a mixin of its own between it and the base) redefines that are not
+    documented extension points."""
+    own = [c for c in hook.__mro__ if c is not StopServiceHook and issubclass(c, StopServiceHook)]
+    mixins = [c for c in hook.__mro__[1 : hook.__mro__.index(StopServiceHook)] if c not in own]
+    return sorted(
+        {
+            name
+            for cls in own + mixins
+            for name in vars(cls)
+            if hasattr(StopServiceHook, name) and not name.startswith("__")
+        }
+        - EXTENSION_POINTS
+        - DECLARED
+        - FORM_METHODS
+    )
+
+
+@pytest.mark.parametrize("service", services.names())
+def test_a_hook_overrides_only_documented_extension_points(service: str) -> None:
+    hook = services.load(service, "hook")
+    assert outside_extension_points(hook) == []
+
+
+def test_the_extension_point_check_catches_a_private_override() -> None:
+    class Sneaky(StopServiceHook):
+        def _stop_chunk(self, *args: Any, **kwargs: Any) -> Any:
+            return super()._stop_chunk(*args, **kwargs)
+
+        def send(self, *args: Any, **kwargs: Any) -> Any:
+            return super().send(*args, **kwargs)
+
+    assert outside_extension_points(Sneaky) == ["_stop_chunk", "send"]
+
+
+def test_every_extension_point_is_defined_by_the_base() -> None:
+    assert sorted(name for name in EXTENSION_POINTS if not hasattr(StopServiceHook, name)) == []

@@ -199,7 +199,7 @@ def run_path(drv: Driver, emu: Emulator, path: str, case: str, tid: str) -> Outc
             outcome.result = operator.execute({})
         else:
             trigger = StopWaitTrigger(
-                hook_class_path=operator_cls.hook_class_path,
+                hook_class_path=services.class_path(operator_cls.hook_class()),
                 conn_id=services.service(drv.service).default_conn_id,
                 target_ids=[tid],
                 poll_interval=0.05,
@@ -218,9 +218,7 @@ def run_path(drv: Driver, emu: Emulator, path: str, case: str, tid: str) -> Outc
 
 
 def import_hook(operator_cls: Any) -> Any:
-    from airflow_provider_stop._compat import import_string
-
-    return import_string(operator_cls.hook_class_path)
+    return operator_cls.hook_class()
 
 
 async def _awalk(hook: Any) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
 """What operators, sensors and notifiers share: which hook, which targets, which connection
-(``ServiceBinding``), loading a hook class by its path, and the provider's deferral settings.
+(``ServiceBinding``), and the provider's deferral settings.
 
 Cheap to import (no HTTP library): every task class imports it while a DAG file is parsed.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_stop import services
@@ -57,6 +58,30 @@ def defer_settings() -> tuple[float, float]:
     )
 
 
+#: How far before Airflow's ``execution_timeout`` the provider's own deadline falls (a share of it, at
+#: most ``EXECUTION_TIMEOUT_MARGIN_MAX`` seconds): room for its error, which names the targets still
+#: running, to be raised first, also by a task resumed on a worker after the triggerer's timeout event.
+EXECUTION_TIMEOUT_MARGIN = 0.1
+EXECUTION_TIMEOUT_MARGIN_MAX = 60.0
+
+
+def task_deadline(
+    context: Mapping[str, Any] | None, execution_timeout: timedelta | None, deadline: float
+) -> float:
+    """The one deadline of a task's wait, in place or deferred: the earlier of ``deadline`` (from the
+    provider's ``timeout``) and what Airflow's ``execution_timeout`` leaves of this try (counted from
+    the try's start), less the margin. Airflow itself does not apply ``execution_timeout`` while a
+    task is deferred (3.x), so this is what makes it hold there too."""
+    if not execution_timeout:
+        return deadline
+    ti = (context or {}).get("ti")
+    start = getattr(ti, "start_date", None)
+    started = start.timestamp() if isinstance(start, datetime) else time.time()
+    seconds = execution_timeout.total_seconds()
+    margin = min(EXECUTION_TIMEOUT_MARGIN_MAX, EXECUTION_TIMEOUT_MARGIN * seconds)
+    return min(deadline, started + seconds - margin)
+
+
 def is_templated(value: Any) -> bool:
     return (isinstance(value, str) and "{{" in value) or (
         isinstance(value, list | tuple) and any(is_templated(v) for v in value)
@@ -67,28 +92,34 @@ class ServiceBinding:
     """What operators, sensors and notifiers share: which hook, which targets, which connection."""
 
     #: The service's registry entry (``services.py``); ``class XBinding(ServiceBinding, service="x")``
-    #: sets it and the three attributes below from it.
+    #: sets it and the two attributes below from it.
     service_info: ClassVar[services.Service]
-    #: Dotted path of the hook class (a string, so that parsing a DAG imports no HTTP code).
-    hook_class_path: ClassVar[str]
     #: Attribute (and parameter) holding the target id(s), e.g. ``pipeline_name``.
     target_field: ClassVar[str]
     #: Attribute (and parameter) holding the connection id, e.g. ``feldera_conn_id``.
     conn_id_field: ClassVar[str]
+    #: The role a task base class plays in the registry (``services.ROLES``): a concrete class defined
+    #: in its service's module registers itself under it.
+    service_role: ClassVar[str | None] = None
 
     def __init_subclass__(cls, *, service: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if service is not None:
             entry = services.service(service)
             cls.service_info = entry
-            cls.hook_class_path = entry.hook_path
             cls.target_field = entry.target_param
             cls.conn_id_field = entry.conn_id_param
+        if cls.service_role and hasattr(cls, "service_info"):
+            services.register_class(cls.service_info.name, cls.service_role, cls)
+
+    @classmethod
+    def hook_class(cls) -> type[StopServiceHook]:
+        """The service's hook class (importing its module: at run time, never while a DAG is parsed)."""
+        return services.load(cls.service_info.name, "hook")
 
     def service_label(self) -> str:
         """The service's name in messages: its registry display name."""
-        entry = services.by_hook_path(self.hook_class_path)
-        return entry.display_name if entry else self.hook_class_path.rsplit(".", 1)[-1].removesuffix("Hook")
+        return self.service_info.display_name
 
     hook_params: dict[str, Any]
 
@@ -102,9 +133,7 @@ class ServiceBinding:
         return value
 
     def make_hook(self) -> StopServiceHook:
-        from airflow_provider_stop.triggers.wait import load_hook_class
-
-        return load_hook_class(self.hook_class_path)(self.conn_id(), **self.hook_params)
+        return self.hook_class()(self.conn_id(), **self.hook_params)
 
     def stop_options(self) -> dict[str, Any]:
         """The service's own stop parameters (e.g. Feldera's ``force``)."""
@@ -125,7 +154,7 @@ class ServiceBinding:
         from airflow_provider_stop.triggers.wait import StopWaitTrigger
 
         return StopWaitTrigger(
-            hook_class_path=self.hook_class_path,
+            hook_class_path=services.class_path(self.hook_class()),
             conn_id=self.conn_id(),
             target_ids=target_ids,
             poll_interval=poll_interval,

@@ -46,26 +46,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_stop._compat import Connection
 
-#: Sync/async twins: a service hook overrides both or neither (``StopServiceHook``'s contract).
-SYNC_ASYNC_PAIRS: tuple[tuple[str, str], ...] = (
-    ("stop", "astop"),
-    ("stop_many", "astop_many"),
-    ("get_status", "aget_status"),
-    ("get_statuses", "aget_statuses"),
-    ("read_statuses", "aread_statuses"),
-    ("list_statuses", "alist_statuses"),
-    ("walk_list", "awalk_list"),
-    ("wait_until_stopped", "await_until_stopped"),
-    ("send", "asend"),
-    ("request_auth", "arequest_auth"),
-    ("prior_errors", "aprior_errors"),
-    ("_stop_chunk", "_astop_chunk"),
-    ("_stop_in_chunks", "_astop_in_chunks"),
-    ("_send_once", "_asend_once"),
-    ("_exchange", "_aexchange"),
-    ("_map", "_amap"),
-)
-
 
 class StopServiceHook(ListReads, BaseHook):
     """
@@ -77,45 +57,8 @@ class StopServiceHook(ListReads, BaseHook):
     describes the API as plain functions of data (no I/O), shared by the sync path (``requests``, on
     the worker) and the async path (``httpx``, in the triggerer and in DeadlineAlert notifiers).
 
-    **Must** implement (the base raises ``NotImplementedError``):
-
-    - ``build_config(conn)``: base URL, auth headers or params, the secrets to redact, settings.
-    - ``build_status_request(id)`` and ``parse_status_response(id, response)`` -> ``TargetStatus``
-      (an undocumented state is logged with ``warn_unknown_state`` and never taken for stopped).
-    - ``build_test_request()``: a cheap authenticated call for Airflow's "Test" button.
-    - Either ``build_stop_request(id, options)`` (one id a call), or ``stop_batch_size`` with
-      ``build_batch_stop_request(ids, options)`` and ``parse_batch_stop_response(...)`` (many ids).
-
-    **May** override (plain data, or hooks the base calls at a defined point):
-
-    - ``target_noun``, ``max_concurrency``, ``requests_per_second``, ``stop_batch_size``.
-    - ``parse_stop_response``; ``build_list_request`` / ``parse_list_response`` or ``list_targets``
-      (services that can list, for stop-all); ``stop_all_targets`` to use a service-wide stop call,
-      only when not ``filtered``.
-    - ``list_pages(walk)``: a paged list as one generator (yields each page's request and parser, is
-      sent the answer), shared by stop-all and status reads, sync and async (``walk_list``).
-    - ``status_list_requests(count)`` (and, for a list that is not ``list_pages``, ``list_statuses`` /
-      ``alist_statuses``): a service whose list shows many targets' states in fewer requests than one
-      read each says what a list read costs (``expected_list_pages``), and waits read the list
-      instead; a target the list does not show, or whose listed status ``use_listed_status`` rejects,
-      is still read by id. ``max_status_list_pages`` bounds a status read of a rate-limited list.
-    - ``error_details`` (the error body's shape) and ``raise_for_response``: extend it for the
-      service's own error signals and end with ``super().raise_for_response(...)``.
-    - ``refused_as_not_running``, ``fallback_options``, ``validate_target`` (call ``super()``).
-    - ``request_auth`` / ``arequest_auth`` and ``invalidate_auth`` (credentials got at run time),
-      ``observe_response`` and ``budget_wait`` (rate budgets), ``prior_errors`` / ``aprior_errors``.
-
-    A method that has an async twin (``SYNC_ASYNC_PAIRS``: ``stop``/``astop``,
-    ``stop_many``/``astop_many``, ``get_status``/``aget_status``, ``wait_until_stopped``/
-    ``await_until_stopped``, ``send``/``asend``, ...) is overridden together with its twin or not at
-    all: otherwise the deferred path silently behaves differently (``tests/test_hook_contract.py``).
-
-    **Must not** override: ``config`` / ``aconfig``, ``get_conn``, ``async_client``, the
-    transports (``_exchange``, ``_aexchange``, ``_send_once``, ``_asend_once``), ``describe``,
-    ``get_statuses`` / ``aget_statuses``, ``read_statuses`` / ``aread_statuses`` (the triggerer's
-    status board reads through them), ``walk_list`` / ``awalk_list`` and the batch helpers (``_map``,
-    ``_amap``): they carry the rules every service shares (timeouts, no redirects,
-    retries, redaction, pacing, bounded concurrency, one error naming every failed target). Never put
+    What a service hook must, may and must not override is ``hooks/contract.py``
+    (``EXTENSION_POINTS``, ``SYNC_ASYNC_PAIRS``), checked by ``tests/test_hook_contract.py``. Never put
     a secret in a message; pass every text through ``self.redact``.
     """
 
@@ -146,6 +89,7 @@ class StopServiceHook(ListReads, BaseHook):
             cls.conn_type = entry.conn_type
             cls.hook_name = entry.display_name
             cls.target_param = entry.target_param
+            services.register_class(service, "hook", cls)
 
     def __init__(
         self,
@@ -297,17 +241,18 @@ class StopServiceHook(ListReads, BaseHook):
         return validate_target_id(target_id, self.target_param)
 
     def refused_as_not_running(self, error: StopProviderError) -> bool:
-        """True when the service refused the stop because the target is not running; a GET then decides."""
+        """True when a refused stop may mean the target is not running (or already stopping): a status
+        read then decides, through ``settle_refusal``. In a batch, only a refusal naming its target."""
         return False
 
-    def _not_running(
-        self, error: StopProviderError, status: TargetStatus, fail_if_not_running: bool
-    ) -> StopAck:
-        """A refused stop of a target that is in fact stopped is success (unless asked to fail)."""
+    def settle_refusal(
+        self, error: StopProviderError, status: TargetStatus, options: Mapping[str, Any]
+    ) -> StopAck | dict[str, Any]:
+        """What a refused stop means once the target's status is read: an ack (already stopped, or a
+        stop under way), options to send the stop once more with (single stops only), or raise
+        ``error``. Default: a target in its stopped state needs no stop; anything else is refused."""
         if not status.stopped:
             raise error
-        if fail_if_not_running:
-            self._check_running(status)
         self.log.info(
             "%s: %s %r is already %s; nothing to stop",
             self.hook_name,
@@ -335,13 +280,19 @@ class StopServiceHook(ListReads, BaseHook):
         if fail_if_not_running:
             self._check_running(self.get_status(target_id))
         if self.stop_batch_size:
-            return self._one_of(target_id, self._stop_chunk([target_id], options))
+            return self._refuse_stopped(
+                self._one_of(target_id, self._stop_chunk([target_id], options)), fail_if_not_running
+            )
         try:
             response = self.send(self.build_stop_request(target_id, options))
         except StopProviderError as exc:
             if self.refused_as_not_running(exc):
-                return self._not_running(exc, self.get_status(target_id), fail_if_not_running)
-            options = self._fallback_or_raise(exc, options)
+                settled = self.settle_refusal(exc, self.get_status(target_id), options)
+            else:
+                settled = self._fallback_or_raise(exc, options)
+            if isinstance(settled, StopAck):
+                return self._refuse_stopped(settled, fail_if_not_running)
+            options = settled
             response = self.send(self.build_stop_request(target_id, options))
         return self._accepted(self._read_ack(target_id, response, options))
 
@@ -352,15 +303,30 @@ class StopServiceHook(ListReads, BaseHook):
         if fail_if_not_running:
             self._check_running(await self.aget_status(client, target_id))
         if self.stop_batch_size:
-            return self._one_of(target_id, await self._astop_chunk(client, [target_id], options))
+            acks = await self._astop_chunk(client, [target_id], options)
+            return self._refuse_stopped(self._one_of(target_id, acks), fail_if_not_running)
         try:
             response = await self.asend(client, self.build_stop_request(target_id, options))
         except StopProviderError as exc:
             if self.refused_as_not_running(exc):
-                return self._not_running(exc, await self.aget_status(client, target_id), fail_if_not_running)
-            options = self._fallback_or_raise(exc, options)
+                settled = self.settle_refusal(exc, await self.aget_status(client, target_id), options)
+            else:
+                settled = self._fallback_or_raise(exc, options)
+            if isinstance(settled, StopAck):
+                return self._refuse_stopped(settled, fail_if_not_running)
+            options = settled
             response = await self.asend(client, self.build_stop_request(target_id, options))
         return self._accepted(self._read_ack(target_id, response, options))
+
+    def _refuse_stopped(self, ack: StopAck, fail_if_not_running: bool) -> StopAck:
+        """An already stopped target, found only once the stop was refused, fails when asked to."""
+        if fail_if_not_running and ack.already_stopped:
+            raise TargetNotRunningError(
+                f"{self.hook_name}: {self.target_noun} {ack.target_id!r} is not running ({ack.message}) "
+                "and fail_if_not_running=True",
+                target_id=ack.target_id,
+            )
+        return ack
 
     def _read_ack(self, target_id: str, response: ApiResponse, options: Mapping[str, Any]) -> StopAck:
         """A 2xx stop answer that cannot be read still means the stop was sent: never send it again;
@@ -419,12 +385,15 @@ class StopServiceHook(ListReads, BaseHook):
     ) -> dict[str, StopAck]:
         """Stop every target (in chunks where the service takes many ids); then raise one error
         naming all that failed."""
-        if self.stop_batch_size and not fail_if_not_running:
-            return collect("stop", self._stop_in_chunks(target_ids, options))
-        results = self._map(
-            lambda t: self.stop(t, fail_if_not_running=fail_if_not_running, **options), target_ids
-        )
-        return collect("stop", results)
+        try:
+            if self.stop_batch_size and not fail_if_not_running:
+                return collect("stop", self._stop_in_chunks(target_ids, options))
+            results = self._map(
+                lambda t: self.stop(t, fail_if_not_running=fail_if_not_running, **options), target_ids
+            )
+            return collect("stop", results)
+        finally:
+            self.after_stops(target_ids)
 
     async def astop_many(
         self,
@@ -434,12 +403,16 @@ class StopServiceHook(ListReads, BaseHook):
         fail_if_not_running: bool = False,
         **options: Any,
     ) -> dict[str, StopAck]:
-        if self.stop_batch_size and not fail_if_not_running:
-            return collect("stop", await self._astop_in_chunks(client, target_ids, options))
-        results = await self._amap(
-            lambda t: self.astop(client, t, fail_if_not_running=fail_if_not_running, **options), target_ids
-        )
-        return collect("stop", results)
+        try:
+            if self.stop_batch_size and not fail_if_not_running:
+                return collect("stop", await self._astop_in_chunks(client, target_ids, options))
+            results = await self._amap(
+                lambda t: self.astop(client, t, fail_if_not_running=fail_if_not_running, **options),
+                target_ids,
+            )
+            return collect("stop", results)
+        finally:
+            self.after_stops(target_ids)
 
     # ---- status reads: by id, or one list read for many ids ------------------------------
 
@@ -483,6 +456,9 @@ class StopServiceHook(ListReads, BaseHook):
 
     def after_wait(self, target_ids: Sequence[str]) -> None:
         """Called once a wait on ``target_ids`` ends, however it ends (e.g. to log a budget)."""
+
+    def after_stops(self, target_ids: Sequence[str]) -> None:
+        """Called once ``stop_many`` / ``astop_many`` ends, however it ends."""
 
     # ---- Airflow connection test -----------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:

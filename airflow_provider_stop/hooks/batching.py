@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from airflow_provider_stop.hooks.data import ApiRequest, ApiResponse, StopAck
+from airflow_provider_stop.hooks.data import ApiRequest, ApiResponse, StopAck, TargetStatus
 from airflow_provider_stop.hooks.error_mapping import ErrorMapping
 from airflow_provider_stop.hooks.errors import MalformedResponseError, StopProviderError
 
@@ -34,6 +34,12 @@ class BatchStops(ErrorMapping):
     if TYPE_CHECKING:
 
         def validate_target(self, target_id: Any) -> str: ...
+        def get_status(self, target_id: str) -> TargetStatus: ...
+        async def aget_status(self, client: httpx.AsyncClient, target_id: str) -> TargetStatus: ...
+        def refused_as_not_running(self, error: StopProviderError) -> bool: ...
+        def settle_refusal(
+            self, error: StopProviderError, status: TargetStatus, options: Mapping[str, Any]
+        ) -> StopAck | dict[str, Any]: ...
 
     @staticmethod
     def _one_of(target_id: str, results: Mapping[str, StopAck | StopProviderError]) -> StopAck:
@@ -68,12 +74,17 @@ class BatchStops(ErrorMapping):
     def _stop_chunk(
         self, chunk: Sequence[str], options: Mapping[str, Any]
     ) -> dict[str, StopAck | StopProviderError]:
-        """One batch stop call. A failure of the call itself is the failure of every id in it."""
+        """One batch stop call. A failure of the call itself is the failure of every id in it; an id
+        refused as maybe not running is settled by a status read (``settle_refusal``)."""
         try:
             response = self.send(self.build_batch_stop_request(chunk, options))
         except StopProviderError as exc:
             return dict.fromkeys(chunk, exc)
-        return self._chunk_results(chunk, response, options)
+        results = self._chunk_results(chunk, response, options)
+        if doubtful := self._doubtful(results):
+            for tid, status in self._map(self.get_status, doubtful):
+                results[tid] = self._settled(results[tid], status, options)
+        return results
 
     async def _astop_chunk(
         self, client: httpx.AsyncClient, chunk: Sequence[str], options: Mapping[str, Any]
@@ -82,7 +93,34 @@ class BatchStops(ErrorMapping):
             response = await self.asend(client, self.build_batch_stop_request(chunk, options))
         except StopProviderError as exc:
             return dict.fromkeys(chunk, exc)
-        return self._chunk_results(chunk, response, options)
+        results = self._chunk_results(chunk, response, options)
+        if doubtful := self._doubtful(results):
+            for tid, status in await self._amap(lambda t: self.aget_status(client, t), doubtful):
+                results[tid] = self._settled(results[tid], status, options)
+        return results
+
+    def _doubtful(self, results: Mapping[str, StopAck | StopProviderError]) -> list[str]:
+        return [
+            t
+            for t, r in results.items()
+            if isinstance(r, StopProviderError) and r.target_id == t and self.refused_as_not_running(r)
+        ]
+
+    def _settled(
+        self,
+        refusal: StopAck | StopProviderError,
+        status: TargetStatus | StopProviderError,
+        options: Mapping[str, Any],
+    ) -> StopAck | StopProviderError:
+        """The refusal settled by the target's status; an unreadable status keeps the refusal, and so
+        does a settlement asking to send the stop again (a batch sends each id once)."""
+        if not isinstance(refusal, StopProviderError) or isinstance(status, StopProviderError):
+            return refusal
+        try:
+            settled = self.settle_refusal(refusal, status, options)
+        except StopProviderError as exc:
+            return exc
+        return settled if isinstance(settled, StopAck) else refusal
 
     def _chunks(self, target_ids: Sequence[str]) -> list[list[str]]:
         size = self.stop_batch_size or 1

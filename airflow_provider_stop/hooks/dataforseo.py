@@ -48,7 +48,6 @@ from airflow_provider_stop.hooks.errors import (
     StopProviderError,
     StopRejectedError,
     TargetNotFoundError,
-    TargetNotRunningError,
 )
 from airflow_provider_stop.hooks.validation import (
     ascii_int,
@@ -59,8 +58,6 @@ from airflow_provider_stop.hooks.validation import (
 )
 
 if TYPE_CHECKING:
-    import httpx
-
     from airflow_provider_stop._compat import Connection
 
 OK = 20000
@@ -227,76 +224,29 @@ class DataForSeoHook(StopServiceHook, service="dataforseo"):
         return results
 
     # ---- ids force_stop refused: a summary read settles them --------------------------------
-    @staticmethod
-    def _doubtful(results: Mapping[str, StopAck | StopProviderError]) -> list[str]:
-        """Ids refused with a task-level code (the call itself went through): finished or queued?"""
-        return [
-            t
-            for t, r in results.items()
-            if isinstance(r, StopRejectedError | TargetNotFoundError) and r.error_code and r.target_id == t
-        ]
+    def refused_as_not_running(self, error: StopProviderError) -> bool:
+        """An id refused with a task-level code (the call itself went through): finished or queued?"""
+        return isinstance(error, StopRejectedError | TargetNotFoundError) and bool(error.error_code)
 
-    def _settle(self, tid: str, refusal: StopProviderError, summary: TargetStatus | StopProviderError) -> Any:
+    def settle_refusal(
+        self, error: StopProviderError, status: TargetStatus, options: Mapping[str, Any]
+    ) -> StopAck | dict[str, Any]:
         """An already finished task was stopped before us; a queued one counts as sent (the wait
-        decides); anything else (running, unknown id, unreadable summary) keeps the refusal."""
-        if isinstance(summary, StopProviderError):
-            return refusal
-        said = f"force_stop answered {refusal.error_code} ({refusal.message})"
-        if summary.stopped:
-            reason = clip(summary.details.get("crawl_stop_reason"))
+        decides); anything else (running, unknown id) keeps the refusal."""
+        said = f"force_stop answered {error.error_code} ({error.message})"
+        tid = status.target_id
+        if status.stopped:
+            reason = clip(status.details.get("crawl_stop_reason"))
             return self._accepted(
                 StopAck(
                     tid, accepted=False, already_stopped=True, message=f"{said}; summary: finished ({reason})"
                 )
             )
-        if summary.raw_state == QUEUED:
+        if status.raw_state == QUEUED:
             return self._accepted(StopAck(tid, message=f"{said}; summary: still queued, never started"))
-        return refusal
-
-    def _stop_chunk(
-        self, chunk: Sequence[str], options: Mapping[str, Any]
-    ) -> dict[str, StopAck | StopProviderError]:
-        results = super()._stop_chunk(chunk, options)
-        if doubtful := self._doubtful(results):
-            for tid, summary in self._map(self.get_status, doubtful):
-                results[tid] = self._settle(tid, results[tid], summary)  # type: ignore[arg-type]
-        return results
-
-    async def _astop_chunk(
-        self, client: httpx.AsyncClient, chunk: Sequence[str], options: Mapping[str, Any]
-    ) -> dict[str, StopAck | StopProviderError]:
-        results = await super()._astop_chunk(client, chunk, options)
-        if doubtful := self._doubtful(results):
-            for tid, summary in await self._amap(lambda t: self.aget_status(client, t), doubtful):
-                results[tid] = self._settle(tid, results[tid], summary)  # type: ignore[arg-type]
-        return results
-
-    def _refuse_finished(self, ack: StopAck, fail_if_not_running: bool) -> StopAck:
-        if fail_if_not_running and ack.already_stopped:
-            raise TargetNotRunningError(
-                f"DataForSEO: crawl task {ack.target_id!r} is not running ({ack.message}) and "
-                "fail_if_not_running=True",
-                target_id=ack.target_id,
-            )
-        return ack
-
-    def stop(self, target_id: str, *, fail_if_not_running: bool = False, **options: Any) -> StopAck:
-        ack = super().stop(target_id, fail_if_not_running=fail_if_not_running, **options)
-        return self._refuse_finished(ack, fail_if_not_running)
-
-    async def astop(
-        self, client: httpx.AsyncClient, target_id: str, *, fail_if_not_running: bool = False, **options: Any
-    ) -> StopAck:
-        ack = await super().astop(client, target_id, fail_if_not_running=fail_if_not_running, **options)
-        return self._refuse_finished(ack, fail_if_not_running)
+        raise error
 
     # ---- status ---------------------------------------------------------------------------
-    def get_status(self, target_id: str) -> TargetStatus:
-        return self._after_grace(super().get_status(target_id))
-
-    async def aget_status(self, client: httpx.AsyncClient, target_id: str) -> TargetStatus:
-        return self._after_grace(await super().aget_status(client, target_id))
-
     def _after_grace(self, status: TargetStatus) -> TargetStatus:
         """A task still queued ``queued_grace`` seconds into a wait never started: stopped."""
         tid = status.target_id
@@ -319,6 +269,9 @@ class DataForSeoHook(StopServiceHook, service="dataforseo"):
         return ApiRequest("GET", f"/v3/on_page/summary/{quote_segment(target_id)}", target_id=target_id)
 
     def parse_status_response(self, target_id: str, response: ApiResponse) -> TargetStatus:
+        return self._after_grace(self._summary_status(target_id, response))
+
+    def _summary_status(self, target_id: str, response: ApiResponse) -> TargetStatus:
         tasks = tasks_of(response)
         if not tasks:
             raise MalformedResponseError(f"DataForSEO: summary of {target_id!r} has no task")

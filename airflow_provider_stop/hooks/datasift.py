@@ -24,12 +24,11 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stop import process_state
 from airflow_provider_stop.hooks.base import StopServiceHook
-from airflow_provider_stop.hooks.batching import T
 from airflow_provider_stop.hooks.connection import (
     base_url_from_connection,
     connection_extra,
@@ -54,8 +53,6 @@ from airflow_provider_stop.hooks.listing import ListPager
 from airflow_provider_stop.hooks.validation import answer_id, ascii_int, clip, optional_text, shown
 
 if TYPE_CHECKING:
-    import httpx
-
     from airflow_provider_stop._compat import Connection
 
 RUNNING_STATES = frozenset({"running", "active"})
@@ -218,19 +215,8 @@ class DataSiftHook(StopServiceHook, service="datasift"):
             f"{self.remaining} credits left (a call costs {self.cost})" if self.remaining is not None else ""
         )
 
-    def stop_many(self, target_ids: Sequence[str], **kwargs: Any) -> dict[str, StopAck]:
-        try:
-            return super().stop_many(target_ids, **kwargs)
-        finally:
-            self.log.info("DataSift: after stopping %d source(s): %s", len(target_ids), self.budget_summary())
-
-    async def astop_many(
-        self, client: httpx.AsyncClient, target_ids: Sequence[str], **kwargs: Any
-    ) -> dict[str, StopAck]:
-        try:
-            return await super().astop_many(client, target_ids, **kwargs)
-        finally:
-            self.log.info("DataSift: after stopping %d source(s): %s", len(target_ids), self.budget_summary())
+    def after_stops(self, target_ids: Sequence[str]) -> None:
+        self.log.info("DataSift: after stopping %d source(s): %s", len(target_ids), self.budget_summary())
 
     def after_wait(self, target_ids: Sequence[str]) -> None:
         self.log.info("DataSift: after waiting for %d source(s): %s", len(target_ids), self.budget_summary())
@@ -278,7 +264,11 @@ class DataSiftHook(StopServiceHook, service="datasift"):
         return "post_json" if request.method == "POST" else "put_form"
 
     def _negotiates(self, request: ApiRequest) -> bool:
-        return request.path == "/source/stop" and self.config.settings["stop_form"] == "auto"
+        # _config: read only once loaded (never a blocking connection lookup inside the event loop)
+        config = self._config
+        return (
+            request.path == "/source/stop" and config is not None and config.settings["stop_form"] == "auto"
+        )
 
     def _learn(self, form: str, why: str) -> None:
         base = self.config.base_url
@@ -294,49 +284,22 @@ class DataSiftHook(StopServiceHook, service="datasift"):
                 "POST with a JSON body" if form == "post_json" else "PUT with a form body",
             )
 
-    def send(self, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None) -> Any:
-        """A stop in ``auto`` form: the other form once when this one is refused as not understood."""
+    # ---- the stop form in ``auto``: the other form once when this one is refused as not understood
+    def request_answered(
+        self, request: ApiRequest, refused: tuple[ApiRequest, StopProviderError] | None
+    ) -> None:
         if not self._negotiates(request):
-            return super().send(request, parse)
-        try:
-            response = super().send(request, parse)
-        except StopProviderError as first_error:
-            other = self._alternative(request, first_error)
-            if other is None:
-                raise
-            try:
-                response = super().send(other, parse)
-            except StopProviderError as second_error:
-                raise self._decide(request, first_error, other, second_error) from None
-            self._learn(self._form_of(other), self._refusal(request, first_error))
-            return response
-        self._learn(self._form_of(request), f"{request.method} answered HTTP 2xx")
-        return response
+            return
+        why = self._refusal(*refused) if refused else f"{request.method} answered HTTP 2xx"
+        self._learn(self._form_of(request), why)
 
-    async def asend(
-        self, client: httpx.AsyncClient, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None
-    ) -> Any:
-        await self.aconfig()  # never a blocking connection lookup inside the event loop
-        if not self._negotiates(request):
-            return await super().asend(client, request, parse)
-        try:
-            response = await super().asend(client, request, parse)
-        except StopProviderError as first_error:
-            other = self._alternative(request, first_error)
-            if other is None:
-                raise
-            try:
-                response = await super().asend(client, other, parse)
-            except StopProviderError as second_error:
-                raise self._decide(request, first_error, other, second_error) from None
-            self._learn(self._form_of(other), self._refusal(request, first_error))
-            return response
-        self._learn(self._form_of(request), f"{request.method} answered HTTP 2xx")
-        return response
-
-    def _alternative(self, request: ApiRequest, error: StopProviderError) -> ApiRequest | None:
+    def alternative_request(self, request: ApiRequest, error: StopProviderError) -> ApiRequest | None:
         """The other form, when the answer may mean the form was not understood."""
-        if error.status_code not in FORM_REFUSALS or request.target_id is None:
+        if (
+            not self._negotiates(request)
+            or error.status_code not in FORM_REFUSALS
+            or request.target_id is None
+        ):
             return None
         other = "put_form" if self._form_of(request) == "post_json" else "post_json"
         self.log.info(
@@ -351,7 +314,7 @@ class DataSiftHook(StopServiceHook, service="datasift"):
     def _refusal(request: ApiRequest, error: StopProviderError) -> str:
         return f"{request.method} /source/stop was refused with HTTP {error.status_code}"
 
-    def _decide(
+    def both_refused(
         self,
         first: ApiRequest,
         first_error: StopProviderError,

@@ -286,47 +286,17 @@ class FelderaHook(StopServiceHook, service="feldera"):
         )
 
     # ---- a graceful stop refused because a stop is already under way ----------------------
-    def stop(self, target_id: str, *, fail_if_not_running: bool = False, **options: Any) -> StopAck:
-        try:
-            return super().stop(target_id, fail_if_not_running=fail_if_not_running, **options)
-        except GracefulStopRefusedError as exc:
-            if exc.reason != "already_stopping":
-                raise
-            ack = self._stop_under_way(exc, self.get_status(target_id), fail_if_not_running, options)
-            if ack is None:
-                ack = super().stop(target_id, **self._forced(exc, options))
-            return ack
+    def refused_as_not_running(self, error: StopProviderError) -> bool:
+        return isinstance(error, GracefulStopRefusedError) and error.reason == "already_stopping"
 
-    async def astop(
-        self, client: httpx.AsyncClient, target_id: str, *, fail_if_not_running: bool = False, **options: Any
-    ) -> StopAck:
-        try:
-            return await super().astop(client, target_id, fail_if_not_running=fail_if_not_running, **options)
-        except GracefulStopRefusedError as exc:
-            if exc.reason != "already_stopping":
-                raise
-            status = await self.aget_status(client, target_id)
-            ack = self._stop_under_way(exc, status, fail_if_not_running, options)
-            if ack is None:
-                ack = await super().astop(client, target_id, **self._forced(exc, options))
-            return ack
-
-    def _forced(self, error: GracefulStopRefusedError, options: Mapping[str, Any]) -> dict[str, Any]:
-        self.log.warning("Feldera: %s; stopping it forcefully instead", error)
-        return {**options, "force": True, "fallback_reason": error.reason}
-
-    def _stop_under_way(
-        self,
-        error: GracefulStopRefusedError,
-        status: TargetStatus,
-        fail_if_not_running: bool,
-        options: Mapping[str, Any],
-    ) -> StopAck | None:
+    def settle_refusal(
+        self, error: StopProviderError, status: TargetStatus, options: Mapping[str, Any]
+    ) -> StopAck | dict[str, Any]:
         """Older servers refuse a graceful stop of a pipeline that is stopped or stopping (400). Stopped:
         nothing to stop. Stopping, when the user allowed a forced stop: wait on that stop. Otherwise
         (e.g. still Provisioning) a forced stop, when allowed; else the refusal, saying what to set."""
         if status.stopped:
-            return self._not_running(error, status, fail_if_not_running)
+            return super().settle_refusal(error, status, options)
         if not may_force(options):
             raise error
         if status.details.get("deployment_desired_status") == "Stopped":
@@ -343,7 +313,8 @@ class FelderaHook(StopServiceHook, service="feldera"):
                     options={"force": False},
                 )
             )
-        return None
+        self.log.warning("Feldera: %s; stopping it forcefully instead", error)
+        return {**options, "force": True, "fallback_reason": "already_stopping"}
 
     # ---- errors that were there before the stop --------------------------------------------
     def prior_errors(self, target_ids: Sequence[str]) -> dict[str, str]:

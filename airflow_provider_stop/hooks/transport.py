@@ -286,6 +286,27 @@ class HttpTransport:
         exc.retries_spent = True  # type: ignore[attr-defined]
         return self.redact.error(exc)
 
+    # ---- a request in another form: extension points (DataSift's two stop forms) ----------------
+    def alternative_request(self, request: ApiRequest, error: StopProviderError) -> ApiRequest | None:
+        """Another form of a refused request, sent once when the refusal may mean "not this form";
+        default: none."""
+        return None
+
+    def both_refused(
+        self,
+        first: ApiRequest,
+        first_error: StopProviderError,
+        second: ApiRequest,
+        second_error: StopProviderError,
+    ) -> StopProviderError:
+        """The error to raise when the alternative was refused too; default: the first."""
+        return first_error
+
+    def request_answered(
+        self, request: ApiRequest, refused: tuple[ApiRequest, StopProviderError] | None
+    ) -> None:
+        """Called after a 2xx answer; ``refused`` is the request refused before this alternative."""
+
     def send(self, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None) -> Any:
         """
         Send with retries on transient failures only; a 4xx that cannot change is raised at once.
@@ -293,6 +314,40 @@ class HttpTransport:
         ``parse`` runs inside the retry, so a malformed body is retried too: pass it for reads only,
         never for a stop, which must not be sent again once the service has answered it.
         """
+        try:
+            result = self._send_retrying(request, parse)
+        except StopProviderError as first_error:
+            other = self.alternative_request(request, first_error)
+            if other is None:
+                raise
+            try:
+                result = self._send_retrying(other, parse)
+            except StopProviderError as second_error:
+                raise self.both_refused(request, first_error, other, second_error) from None
+            self.request_answered(other, (request, first_error))
+            return result
+        self.request_answered(request, None)
+        return result
+
+    async def asend(
+        self, client: httpx.AsyncClient, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None
+    ) -> Any:
+        try:
+            result = await self._asend_retrying(client, request, parse)
+        except StopProviderError as first_error:
+            other = self.alternative_request(request, first_error)
+            if other is None:
+                raise
+            try:
+                result = await self._asend_retrying(client, other, parse)
+            except StopProviderError as second_error:
+                raise self.both_refused(request, first_error, other, second_error) from None
+            self.request_answered(other, (request, first_error))
+            return result
+        self.request_answered(request, None)
+        return result
+
+    def _send_retrying(self, request: ApiRequest, parse: Callable[[ApiResponse], T] | None) -> Any:
         import tenacity
 
         try:
@@ -304,8 +359,8 @@ class HttpTransport:
             raise self._spent(exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def asend(
-        self, client: httpx.AsyncClient, request: ApiRequest, parse: Callable[[ApiResponse], T] | None = None
+    async def _asend_retrying(
+        self, client: httpx.AsyncClient, request: ApiRequest, parse: Callable[[ApiResponse], T] | None
     ) -> Any:
         import tenacity
 

@@ -28,6 +28,8 @@ class StopNotifierBase(ServiceBinding, BaseNotifier):
     ``callback.output``, a text column: a dict there crashes the triggerer.
     """
 
+    service_role = "notifier"
+
     def __init__(
         self,
         *,

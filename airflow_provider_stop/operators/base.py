@@ -19,6 +19,7 @@ from airflow_provider_stop.bindings.base import (
     defer_settings,
     is_templated,
     mark_prior_errors,
+    task_deadline,
 )
 from airflow_provider_stop.events import raise_from_event, statuses_from_event
 from airflow_provider_stop.hooks.data import StopAck, TargetStatus
@@ -28,6 +29,7 @@ from airflow_provider_stop.hooks.errors import (
     StopTimeoutError,
 )
 from airflow_provider_stop.hooks.validation import validate_positive_number
+from airflow_provider_stop.operators.resume import StopJournal, StopRecord
 
 if TYPE_CHECKING:
     from airflow_provider_stop._compat import Context
@@ -51,10 +53,11 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
     :param fail_on_partial_failure: when the stop of some targets fails, fail (after stopping all the
         others) — or, with ``False``, wait for the others and report the failed ones with their error.
     :param escalate_after: seconds after which targets still running get the service's stronger stop.
-    :param hook_params: extra hook arguments (request ``timeout``, ``max_attempts``, retry waits).
+    :param hook_params: extra hook arguments (``request_timeout``, ``max_attempts``, retry waits).
     """
 
     ui_color = "#f6c9c9"
+    service_role = "operator"
     #: The service's name for ``escalate_after`` in messages (Feldera calls it ``force_after``).
     escalation_param: ClassVar[str] = "escalate_after"
 
@@ -84,6 +87,8 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         self.hook_params = dict(hook_params or {})
         #: Errors targets reported before the stop (``hook.prior_errors``), kept through deferral.
         self._prior_errors: dict[str, str] = {}
+        #: The task state store's record for retries (Airflow 3.3+; set when the task runs).
+        self._journal = StopJournal(None, self.log)
 
     # ---- what a service may change ---------------------------------------------------------
     def escalation_options(self) -> dict[str, Any] | None:
@@ -101,20 +106,40 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         if not target_ids:
             self.log.info("Nothing to stop.")
             return {}
-        acks, failed = self._stop(hook, target_ids)
-        target_ids = [t for t in target_ids if t in acks]
+        self._journal = StopJournal(context, self.log)
+        record = self._journal.load()
+        accepted = dict(record.accepted) if record else {}
+        if accepted:
+            self.log.info(
+                "Retry: the stop of %s was accepted by an earlier try (not sent again); deadline and "
+                "escalation kept from it",
+                sorted(t for t in target_ids if t in accepted),
+            )
+        acks, failed = self._stop(hook, [t for t in target_ids if t not in accepted])
+        accepted.update({t: ack.as_status().to_dict() for t, ack in acks.items()})
+        target_ids = [t for t in target_ids if t in accepted]
         if not self.wait_for_completion:
-            return {**{t: ack.as_status().to_dict() for t, ack in acks.items()}, **failed}
-        started = time.time()
-        deadline = started + self.timeout
-        escalate_at = (
-            started + self.escalate_after
-            if self.escalate_after is not None and self.escalation_options() is not None
-            else None
-        )
+            self._journal.forget()
+            return {**{t: accepted[t] for t in target_ids}, **failed}
+        if record is None:
+            started = time.time()
+            record = StopRecord(
+                deadline=task_deadline(context, self.execution_timeout, started + self.timeout),
+                escalate_at=(
+                    started + self.escalate_after
+                    if self.escalate_after is not None and self.escalation_options() is not None
+                    else None
+                ),
+            )
+        else:
+            self._prior_errors = {**record.prior_errors, **self._prior_errors}
+        record.accepted, record.prior_errors = accepted, self._prior_errors
+        self._journal.save(record)
         if self.deferrable:
-            return self._hand_over(hook, target_ids, deadline, escalate_at, done={}, failed=failed)
-        return self._wait_in_place(hook, target_ids, deadline, escalate_at, failed)
+            return self._hand_over(
+                hook, target_ids, record.deadline, record.escalate_at, done={}, failed=failed
+            )
+        return self._wait_in_place(hook, target_ids, record.deadline, record.escalate_at, failed)
 
     def _hand_over(
         self,
@@ -205,7 +230,12 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             pending,
             options,
         )
-        return hook.stop_many(pending, **options)
+        acks = hook.stop_many(pending, **options)
+        record = self._journal.load()
+        if record is not None:  # a retry from here on waits; it does not escalate again
+            record.escalate_at, record.escalated_at, record.escalation = None, time.time(), options
+            self._journal.save(record)
+        return acks
 
     def _defer(
         self,
@@ -252,6 +282,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             **{t: TargetStatus.from_dict(s) for t, s in (done or {}).items()},
             **statuses_from_event(event),
         }
+        self._journal = StopJournal(context, self.log)
         if event.get("status") == "success":
             return self._finish(statuses, failed)
         if (
@@ -274,6 +305,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         if self.fail_on_stop_error:
             check_stop_errors(self.service_label(), self.target_field, statuses)
         self.log.info("All stopped: %s", ", ".join(f"{t}={s.raw_state}" for t, s in statuses.items()))
+        self._journal.forget()
         return {**{t: s.to_dict() for t, s in statuses.items()}, **failed}
 
 
@@ -281,6 +313,7 @@ class StopAllOperatorBase(StopOperatorBase):
     """Stop every target the service lists as running, optionally only names matching a glob."""
 
     target_field = "name_pattern"
+    service_role = "stop_all_operator"
     #: An operator parameter that narrows the service's list, handed to the hook under the same name
     #: (DataSift's ``source_type``, Amperity's ``workflow_type``).
     list_filter: ClassVar[str | None] = None

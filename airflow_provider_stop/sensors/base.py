@@ -32,6 +32,7 @@ class StoppedSensorBase(ServiceBinding, BaseSensorOperator):
     """
 
     ui_color = "#f6e3c9"
+    service_role = "sensor"
 
     def __init__(
         self,

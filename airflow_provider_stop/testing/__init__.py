@@ -6,5 +6,7 @@ Importing this package imports no server code; use the service modules, e.g.
 
 from airflow_provider_stop import services
 
-#: Service name -> dotted path of its emulator class, from the registry (``services.py``).
-EMULATORS = {svc.name: svc.emulator_path for svc in services.provided()}
+
+def emulator_class(service: str) -> type:
+    """The emulator class of a registered service (importing its module)."""
+    return services.load(service, "emulator")

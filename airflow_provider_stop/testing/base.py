@@ -106,6 +106,7 @@ class Emulator:
 
             cls.service = services.service(service).name
             cls.conn_type = services.service(service).conn_type
+            services.register_class(service, "emulator", cls)
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []

@@ -10,7 +10,6 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_stop import services
-from airflow_provider_stop._compat import import_string
 from airflow_provider_stop.events import error_payload
 from airflow_provider_stop.hooks.base import StopServiceHook
 from airflow_provider_stop.hooks.data import TargetStatus
@@ -116,11 +115,12 @@ class StopWaitTrigger(BaseTrigger):
 
 
 def load_hook_class(path: str) -> type[StopServiceHook]:
-    """Import a hook class named in serialized trigger kwargs; only this package's hooks, and hooks of
-    registered services, are accepted."""
-    if not path.startswith("airflow_provider_stop.hooks.") and services.by_hook_path(path) is None:
-        raise ValueError(f"refusing to load hook class {path!r} from outside airflow_provider_stop.hooks")
-    cls = import_string(path)
-    if not (isinstance(cls, type) and issubclass(cls, StopServiceHook)):
-        raise ValueError(f"{path!r} is not a StopServiceHook")
+    """The hook class named in serialized trigger kwargs: only a registered service's own hook (the
+    class its hooks module registers) is accepted, so stored kwargs cannot make the triggerer import
+    anything else."""
+    module, _, _ = path.rpartition(".")
+    entry = services.of_module("hooks", module)
+    cls = services.load(entry.name, "hook") if entry else None
+    if cls is None or services.class_path(cls) != path or not issubclass(cls, StopServiceHook):
+        raise ValueError(f"refusing to load hook class {path!r}: not the hook of a registered service")
     return cls

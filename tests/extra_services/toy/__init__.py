@@ -1,5 +1,6 @@
 """Toy: a sixth service that exists only in the tests, to prove that a service costs one hook, a few
-thin task classes, one emulator and one registry entry, and nothing else.
+thin task classes, one emulator and one registry entry (data only: each class names its service and
+registers itself), and nothing else.
 
 Its API: ``GET /v1/jobs/{id}`` -> ``{"id", "state"}`` (``running``, ``stopping``, ``stopped``),
 ``POST /v1/jobs/{id}/stop`` -> 202 (200 when already stopped), ``GET /v1/me`` for the connection test.
@@ -17,11 +18,6 @@ SERVICE = services.register(
         name="toy",
         display_name="Toy",
         target_param="job_id",
-        hook="ToyHook",
-        emulator="ToyEmulator",
-        operator="ToyStopJobOperator",
-        sensor="ToyJobStoppedSensor",
-        notifier="ToyStopJobNotifier",
         connection_form={
             "ui-field-behaviour": {"hidden-fields": ["schema", "port", "login"]},
             "conn-fields": {},
