@@ -2,7 +2,7 @@
 VENV := .venv
 BIN  := $(VENV)/bin
 
-.PHONY: demo test ci lint typecheck pytest serve bench e2e matrix clean
+.PHONY: demo test ci lint typecheck pytest serve bench e2e matrix docs clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh $(VENV)
@@ -13,8 +13,8 @@ demo: $(VENV)/.installed
 # The README's test command: lint, types, pytest on the newest Airflow, a real deployment (make e2e).
 test: lint typecheck pytest e2e
 
-# What CI runs (.ci/run): the test command, then every other supported Airflow minor and Python.
-ci: test matrix
+# What CI runs (.ci/run): the test command, the docs, then every other supported Airflow minor and Python.
+ci: test docs matrix
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -27,18 +27,28 @@ typecheck: $(VENV)/.installed
 pytest: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Not part of the tests: prints one comparison table (takes about 10 minutes; see README).
+# Not part of the tests: prints one comparison table (takes about 10 minutes; see docs/performance.md).
 bench: $(VENV)/.installed
 	$(BIN)/python -c "import airflow.providers.http" 2>/dev/null || \
 	  $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[bench]' 2>/dev/null || \
 	  $(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# The docs site (mkdocs.yml, docs/) into site/: strict, so a warning (a broken link or anchor, a missing
+# example include, a docstring the API reference cannot read) fails it; then screenshots of two pages in
+# headless Chromium into site/screenshots/ (skipped with a message where chromium cannot be had).
+docs: $(VENV)/.installed
+	$(BIN)/python -c "import mkdocs, material, mkdocstrings_handlers.python" 2>/dev/null || \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[docs]' 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
+	$(BIN)/python scripts/docs_screenshots.py site
+
 # A real Airflow deployment (api-server, scheduler, dag-processor, triggerer; LocalExecutor, sqlite) in a
 # temporary AIRFLOW_HOME, against the emulators: every example DAG, the fast-stop DAG 20 times, restarts,
-# a secret sweep (see README). A pytest session of its own (e2e/, not in testpaths). E2E_ARGS: pytest
-# options, e.g. `-k fast_stop --runs 50`, `--config section.option=value`, `--code-root DIR`, or test
-# modules (`e2e/test_examples.py e2e/test_secrets.py`: then only those).
+# a secret sweep (docs/development/proof-suites.md). A pytest session of its own (e2e/, not in
+# testpaths). E2E_ARGS: pytest options, e.g. `-k fast_stop --runs 50`, `--config section.option=value`,
+# `--code-root DIR`, or test modules (`e2e/test_examples.py e2e/test_secrets.py`: then only those).
 e2e: $(VENV)/.installed
 	$(BIN)/python -m pytest $(if $(filter e2e/%,$(E2E_ARGS)),,e2e) -p no:randomly --timeout 1200 -v --tb=short \
 	  -o console_output_style=times $(E2E_ARGS)
@@ -53,4 +63,4 @@ serve: $(VENV)/.installed
 	$(BIN)/python -m airflow_provider_stop.testing serve
 
 clean:
-	rm -rf $(VENV) .demo .bench .e2e .matrix
+	rm -rf $(VENV) .demo .bench .e2e .matrix site

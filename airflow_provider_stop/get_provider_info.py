@@ -11,6 +11,9 @@ from airflow_provider_stop import __version__, services
 from airflow_provider_stop.class_index import CLASSES
 
 INTEGRATION = "Stop remote jobs"
+#: The docs site; pyproject.toml's ``Documentation`` URL (which Airflow's providers view shows) and
+#: mkdocs.yml's ``site_url`` name the same one (tests/test_packaging.py checks they agree).
+DOCS_URL = "https://airflow-provider-stop.github.io/airflow-provider-stop/"
 
 
 #: Every connection type offers the same TLS switch (``verify_from_extra`` reads it).
@@ -70,7 +73,9 @@ def get_provider_info() -> dict[str, Any]:
             "stopped."
         ),
         "versions": [__version__],
-        "integrations": [{"integration-name": INTEGRATION, "tags": ["service"]}],
+        "integrations": [
+            {"integration-name": INTEGRATION, "external-doc-url": DOCS_URL, "tags": ["service"]}
+        ],
         "hooks": _modules("hooks"),
         "operators": _modules("operators"),
         "sensors": _modules("sensors"),

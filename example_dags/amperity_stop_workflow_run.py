@@ -24,6 +24,7 @@ with DAG(
     default_args={"retries": 2, "retry_policy": stop_retry_policy() if AIRFLOW_V_3_3_PLUS else None},
     tags=["example", "amperity"],
 ):
+    # --8<-- [start:operator]
     AmperityStopWorkflowRunOperator(
         task_id="stop_workflow_runs",
         workflow_run_id="{{ params.workflow_run_ids | tojson }}",
@@ -31,3 +32,4 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         timeout=1800,
     )
+    # --8<-- [end:operator]

@@ -19,6 +19,7 @@ if AIRFLOW_V_3_1_PLUS:
         start_date=datetime(2026, 1, 1),
         schedule=None,
         catchup=False,
+        # --8<-- [start:deadline]
         deadline=DeadlineAlert(
             reference=DeadlineReference.DAGRUN_QUEUED_AT,
             interval=timedelta(minutes=30),
@@ -31,6 +32,7 @@ if AIRFLOW_V_3_1_PLUS:
                 },
             ),
         ),
+        # --8<-- [end:deadline]
         tags=["example", "feldera"],
     ):
 

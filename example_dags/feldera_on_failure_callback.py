@@ -16,7 +16,7 @@ with DAG(
     params={"pipeline": "orders_etl"},
     tags=["example", "feldera"],
 ):
-
+    # --8<-- [start:notifier]
     @task(
         on_failure_callback=FelderaStopPipelineNotifier(
             pipeline_name="{{ params.pipeline }}", force=True, wait_for_completion=True
@@ -26,3 +26,4 @@ with DAG(
         raise RuntimeError("upstream data is corrupt; stop the pipeline instead of feeding it")
 
     load_batch()
+    # --8<-- [end:notifier]

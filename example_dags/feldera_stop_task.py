@@ -24,6 +24,7 @@ with DAG(
     default_args={"retries": 2, "retry_policy": stop_retry_policy() if AIRFLOW_V_3_3_PLUS else None},
     tags=["example", "feldera"],
 ):
+    # --8<-- [start:operator]
     stop = FelderaStopPipelineOperator(
         task_id="stop_pipeline",
         pipeline_name="{{ params.pipeline }}",
@@ -32,6 +33,8 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         timeout=600,
     )
+    # --8<-- [end:operator]
+    # --8<-- [start:sensor]
     confirm = FelderaPipelineStoppedSensor(
         task_id="confirm_stopped",
         pipeline_name="{{ params.pipeline }}",
@@ -39,4 +42,5 @@ with DAG(
         timeout=300,
         mode="reschedule",
     )
+    # --8<-- [end:sensor]
     stop >> confirm

@@ -20,7 +20,7 @@ with DAG(
     params={"pipeline": "clickstream", "fail_work": True},
     tags=["example", "feldera"],
 ):
-
+    # --8<-- [start:teardown]
     @task
     def use_pipeline(**context: object) -> None:
         params = context["params"]
@@ -36,3 +36,4 @@ with DAG(
         poll_interval=POLL_INTERVAL,
     ).as_teardown()
     work >> stop
+    # --8<-- [end:teardown]

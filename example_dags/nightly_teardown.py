@@ -25,6 +25,7 @@ with DAG(
     params={"crawl_task_ids": ["crawl-shop-example", "crawl-blog-example", "crawl-docs-example"]},
     tags=["example", "teardown"],
 ):
+    # --8<-- [start:feldera]
     FelderaStopAllPipelinesOperator(
         task_id="stop_all_feldera_pipelines",
         force=False,  # checkpoint first where the server offers it ...
@@ -34,6 +35,8 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         timeout=1800,
     )
+    # --8<-- [end:feldera]
+    # --8<-- [start:dataforseo]
     DataForSeoStopOnPageTasksOperator(
         task_id="stop_dataforseo_crawls",
         crawl_task_ids="{{ params.crawl_task_ids | tojson }}",  # a JSON list renders to the list
@@ -42,21 +45,28 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         timeout=1800,
     )
+    # --8<-- [end:dataforseo]
+    # --8<-- [start:rainforest]
     RainforestStopAllCollectionsOperator(
         task_id="stop_all_rainforest_collections",  # one stopall call, then each collection is awaited
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=1800,
     )
+    # --8<-- [end:rainforest]
+    # --8<-- [start:amperity]
     AmperityStopAllWorkflowRunsOperator(
         task_id="stop_all_amperity_workflow_runs",  # pages through scheduled/running/paused runs
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=1800,
     )
+    # --8<-- [end:amperity]
+    # --8<-- [start:datasift]
     DataSiftStopAllSourcesOperator(
         task_id="stop_all_datasift_sources",  # pages through every source, stops the running ones
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=1800,
     )
+    # --8<-- [end:datasift]

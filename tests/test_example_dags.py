@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from airflow_provider_stop.testing.amperity import AmperityEmulator
@@ -23,6 +26,23 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
+#: ``example_dags/howto/``: one DAG per service showing each of its classes; the docs include their code.
+HOWTO_DAGS = (
+    "stop_dataforseo_crawls",
+    "stop_rainforest_collections",
+    "stop_amperity_workflow_runs",
+    "stop_datasift_sources",
+)
+
+
+def howto_dag(dag_id: str) -> Any:
+    """A DAG of ``example_dags/howto/``, loaded the way the DAG processor does."""
+    bag = dagbag(EXAMPLE_DAGS / "howto" / f"{dag_id}.py")
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag(dag_id)
+    assert dag is not None, f"no DAG {dag_id!r}"
+    return dag
+
 
 def test_every_example_dag_imports_cleanly() -> None:
     bag = dagbag(EXAMPLE_DAGS)
@@ -33,6 +53,7 @@ def test_every_example_dag_imports_cleanly() -> None:
         "feldera_on_failure_callback",
         "nightly_teardown",
         "amperity_stop_workflow_run",
+        *HOWTO_DAGS,
     }
     assert expected <= set(bag.dag_ids)
     # DeadlineAlert came with Airflow 3.1: before, that file parses and defines no DAG.
@@ -133,3 +154,105 @@ def test_deadline_alert_callback_serializes_and_stops_the_pipeline_in_the_trigge
     assert str(final["state"]).lower().endswith("success"), final
     assert isinstance(final["body"], str)  # stored in callback.output, a text column
     assert feldera.count("POST", "*/nightly_fraud_scores/stop") == 1
+
+
+# ---- example_dags/howto/: every operator, sensor and notifier the service pages show -------------------
+
+
+def test_dataforseo_howto_stops_confirms_and_notifies(dfs: DataForSeoEmulator) -> None:
+    for crawl in ("crawl-shop-example", "crawl-blog-example", "crawl-audit-example"):
+        dfs.add_task(crawl)
+    dr = howto_dag("stop_dataforseo_crawls").test(run_conf={"fail_audit": True})
+    assert task_states(dr) == {
+        "stop_crawls": "success",
+        "confirm_finished": "success",
+        "audit_site": "failed",
+    }
+    stopped = xcom_value(dr, "stop_crawls")
+    assert sorted(stopped) == ["crawl-blog-example", "crawl-shop-example"]
+    assert {s["details"]["crawl_stop_reason"] for s in stopped.values()} == {"force_stopped"}
+    # the failed task's notifier force-stopped its own crawl
+    assert dfs.progress_of("crawl-audit-example") == "finished"
+
+
+def test_rainforest_howto_stops_by_id_and_by_name_and_notifies(rainforest: RainforestEmulator) -> None:
+    rainforest.add_collection("300001")
+    rainforest.add_collection("300002", status="queued")
+    rainforest.add_collection("300009", name="price feed")
+    rainforest.add_collection("300010", name="nightly prices")
+    rainforest.add_collection("300011", name="daily offers")
+    dr = howto_dag("stop_rainforest_collections").test(run_conf={"fail_feed": True})
+    assert task_states(dr) == {
+        "stop_collections": "success",
+        "confirm_idle": "success",
+        "stop_nightly_collections": "success",
+        "load_results": "failed",
+    }
+    assert sorted(xcom_value(dr, "stop_collections")) == ["300001", "300002"]
+    assert sorted(xcom_value(dr, "stop_nightly_collections")) == ["300010"]
+    for stopped in ("300001", "300002", "300009", "300010"):
+        assert rainforest.status_of(stopped) == "idle", stopped
+    assert rainforest.status_of("300011") == "running"  # no match: left running
+    assert rainforest.count("GET", "*/stopall") == 0  # a filtered stop-all stops by id
+
+
+def test_amperity_howto_stops_the_matching_runs_waits_and_notifies(amperity: AmperityEmulator) -> None:
+    amperity.add_run("wf-20261124-00001-Watch1", name="nightly send", type="campaign.send")
+    amperity.add_run("wf-20261124-00002-Send01", name="Send audiences to Braze", type="campaign.send")
+    amperity.add_run("wf-20261124-00003-Day001", name="daily send", type="campaign.send")
+    amperity.add_run("wf-20261124-00004-Stitch", name="nightly stitch", type="courier.group/run")
+    dr = howto_dag("stop_amperity_workflow_runs").test(run_conf={"fail_check": True})
+    assert task_states(dr) == {
+        "stop_nightly_sends": "success",
+        "wait_until_ended": "success",
+        "check_audience": "failed",
+    }
+    assert sorted(xcom_value(dr, "stop_nightly_sends")) == ["wf-20261124-00001-Watch1"]
+    assert amperity.state_of("wf-20261124-00001-Watch1") == "canceled"
+    assert amperity.state_of("wf-20261124-00002-Send01") == "canceled"  # by the notifier
+    for other in ("wf-20261124-00003-Day001", "wf-20261124-00004-Stitch"):
+        assert amperity.count("POST", f"*/{other}/stop") == 0, other
+
+
+def test_datasift_howto_stops_by_id_and_by_type_and_notifies(datasift: DataSiftEmulator) -> None:
+    datasift.add_source(
+        "6b77d9700a9a473a9e44ade033062d02", name="brand mentions", source_type="facebook_page"
+    )
+    datasift.add_source("0c3ab7c2d4e54e3f9d5f6a7b8c9d0e1f", name="feed", source_type="facebook_page")
+    datasift.add_source("1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a", name="pictures", source_type="instagram")
+    datasift.add_source("2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b", name="pages", source_type="facebook_page")
+    dr = howto_dag("stop_datasift_sources").test(run_conf={"fail_feed": True})
+    assert task_states(dr) == {
+        "stop_source": "success",
+        "confirm_stopped": "success",
+        "stop_instagram_sources": "success",
+        "consume_feed": "failed",
+    }
+    assert sorted(xcom_value(dr, "stop_instagram_sources")) == ["1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a"]
+    for stopped in (
+        "6b77d9700a9a473a9e44ade033062d02",
+        "0c3ab7c2d4e54e3f9d5f6a7b8c9d0e1f",
+        "1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a",
+    ):
+        assert datasift.status_of(stopped) == "stopped", stopped
+    assert datasift.status_of("2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b") == "running"
+
+
+def test_a_users_dag_test_against_an_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/emulators.md shows this test: how a user tests a DAG offline against an emulator."""
+    from airflow_provider_stop import process_state
+
+    process_state.reset()  # what the suite remembers per connection id (list lengths, paces)
+    # --8<-- [start:user_test]
+    with FelderaEmulator(edition="Enterprise", stopping_seconds=0.5) as feldera:
+        feldera.add_pipeline("orders_etl")  # Running
+        # the manager is briefly unavailable: the first two stops get 503 with Retry-After: 1
+        feldera.inject("status", status=503, retry_after="1", times=2, path="*/stop")
+        monkeypatch.setenv("AIRFLOW_CONN_FELDERA_DEFAULT", json.dumps(feldera.connection()))
+
+        dag_run = load_example_dag("feldera_stop_task").test()  # your DAG here
+
+        assert feldera.status_of("orders_etl") == "Stopped"
+        assert feldera.count("POST", "*/stop") == 3  # two refused with 503, then accepted
+    # --8<-- [end:user_test]
+    assert task_states(dag_run) == {"stop_pipeline": "success", "confirm_stopped": "success"}

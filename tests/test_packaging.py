@@ -315,3 +315,23 @@ def test_metadata_floors_exclude_the_vulnerable_releases(
         ]
         assert not req.specifier.contains(vulnerable), f"{where}: {req} lets in {vulnerable} ({advisory})"
         assert req.specifier.contains(fixed), f"{where}: {req} shuts out the fixed {fixed}"
+
+
+def test_metadata_names_the_airflow_provider_classifiers_and_the_docs(built: Built) -> None:
+    """PyPI lists the package as an Airflow provider, and Airflow's providers view links the docs site: it
+    reads the ``Documentation`` project URL (apache/airflow issue 59576), which names the same site as
+    ``mkdocs.yml`` and the provider info's ``external-doc-url``."""
+    import re
+
+    from airflow_provider_stop.get_provider_info import DOCS_URL
+
+    site_url = re.search(r"^site_url:\s*(\S+)\s*$", (ROOT / "mkdocs.yml").read_text(), re.MULTILINE)
+    assert site_url is not None and site_url.group(1) == DOCS_URL
+    (integration,) = get_provider_info()["integrations"]
+    assert integration["external-doc-url"] == DOCS_URL
+    for where, meta in _metadata(built).items():
+        classifiers = meta.get_all("Classifier") or []
+        assert "Framework :: Apache Airflow" in classifiers, where
+        assert "Framework :: Apache Airflow :: Provider" in classifiers, where
+        urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [])
+        assert urls.get("Documentation") == DOCS_URL, where
