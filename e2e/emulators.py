@@ -200,7 +200,13 @@ class Emulators:
 
     def connections(self) -> dict[str, dict[str, Any]]:
         found = {f"{service}_default": emu.connection() for service, emu in self.all().items()}
-        return {**found, **self.hostile_connections()}
+        return {**found, **self.hostile_connections(), **self.tenant_connections()}
+
+    def tenant_connections(self) -> dict[str, dict[str, Any]]:
+        """A second Feldera connection (tenant ``tenant-b`` of the same server): mapped stops over
+        connection ids send each stop with its own connection's tenant header."""
+        conn = self.feldera.connection()
+        return {"feldera_tenant_b": {**conn, "extra": {**(conn.get("extra") or {}), "tenant": "tenant-b"}}}
 
     def set_stop_seconds(self, seconds: float) -> None:
         """How long every service takes from a stop to its stopped state."""

@@ -49,7 +49,13 @@ from airflow_provider_stop.testing.rainforest import RainforestEmulator  # noqa:
 #: Modules that are wholly part of the real-Airflow part (``pytest -m airflow``); besides these, every
 #: test that uses the ``airflow_db`` fixture is.
 AIRFLOW_MODULES = frozenset(
-    {"test_packaging.py", "test_restarts.py", "test_example_dags.py", "test_airflow_compat.py"}
+    {
+        "test_packaging.py",
+        "test_restarts.py",
+        "test_example_dags.py",
+        "test_airflow_compat.py",
+        "test_task_semantics.py",
+    }
 )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_stop.hooks.errors import InvalidInputError, TooManyTargetsError
 from airflow_provider_stop.operators.amperity import AmperityStopAllWorkflowRunsOperator
 from airflow_provider_stop.operators.base import StopAllOperatorBase
 from airflow_provider_stop.operators.datasift import DataSiftStopAllSourcesOperator
@@ -163,3 +164,70 @@ def test_the_hook_default_stops_by_id_even_when_told_nothing_was_filtered(
     DataSiftHook(**FAST_RETRIES).stop_all_targets(matching, filtered=False)
     assert all(emu.status_of(t) == "stopped" for t in matching)
     assert all(emu.status_of(t) == "running" for t in others)
+
+
+# ---- safety rails: a dry run, and a ceiling ------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+def test_a_dry_run_lists_the_matches_and_sends_no_stop(case: Case, request: pytest.FixtureRequest) -> None:
+    emu = request.getfixturevalue(case.fixture)
+    matching, _ = case.setup(emu)
+    before = len(emu.requests)
+    result = case.operator(task_id="stop_all", dry_run=True, **case.kwargs, **FAST).execute({})
+    assert sorted(result) == sorted(matching)
+    assert all(r["details"]["dry_run"] and not r["stopped"] and r["raw_state"] for r in result.values())
+    sent = [r for r in emu.requests[before:] if r.method != "GET"]
+    assert sent == [] or all(r.path.endswith("/token") for r in sent), sent  # Amperity's OAuth token only
+    assert not any(case.is_stopped(emu, t) for t in matching)
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+def test_more_matches_than_max_targets_fails_before_any_stop(
+    case: Case, request: pytest.FixtureRequest
+) -> None:
+    emu = request.getfixturevalue(case.fixture)
+    matching, _ = case.setup(emu)
+    with pytest.raises(TooManyTargetsError) as caught:
+        case.operator(task_id="stop_all", max_targets=1, **case.kwargs, **FAST).execute({})
+    message = str(caught.value)
+    assert f"{len(matching)} running" in message and "max_targets=1" in message
+    assert all(repr(t) in message for t in matching)
+    assert not any(case.is_stopped(emu, t) for t in matching)
+    # at the limit, it stops them
+    case.operator(task_id="stop_all2", max_targets=len(matching), **case.kwargs, **FAST).execute({})
+    assert all(case.is_stopped(emu, t) for t in matching)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"dry_run": "yes"}, "dry_run must be True or False"),
+        ({"dry_run": 1}, "dry_run must be True or False"),
+        ({"max_targets": 0}, "max_targets must be a whole number"),
+        ({"max_targets": "²"}, "max_targets must be a whole number"),
+        ({"max_targets": 2.5}, "max_targets must be a whole number"),
+        ({"max_targets": True}, "max_targets must be a whole number"),
+    ],
+)
+def test_bad_safety_rails_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], error: str) -> None:
+    with pytest.raises(InvalidInputError, match=error):
+        FelderaStopAllPipelinesOperator(task_id="stop_all", **kwargs)
+
+
+def test_templated_safety_rails_are_rendered_then_checked(feldera: Any) -> None:
+    feldera.add_pipeline("a")
+    feldera.add_pipeline("b")
+    op = FelderaStopAllPipelinesOperator(
+        task_id="stop_all",
+        force=True,
+        dry_run="{{ params.preview }}",
+        max_targets="{{ params.most }}",
+        **FAST,
+    )
+    assert {"dry_run_only", "max_targets"} <= set(op.template_fields)
+    op.dry_run_only, op.max_targets = "False", "1"  # as Jinja renders them
+    with pytest.raises(TooManyTargetsError):
+        op.execute({})
+    op.dry_run_only = "True"
+    assert sorted(op.execute({})) == ["a", "b"]

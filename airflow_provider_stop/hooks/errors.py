@@ -79,6 +79,10 @@ class TargetNotRunningError(PermanentStopError):
     """The target was not running and the caller asked for ``fail_if_not_running``."""
 
 
+class TooManyTargetsError(PermanentStopError):
+    """A stop-all matched more targets than its ``max_targets``; nothing was stopped."""
+
+
 class PaymentRequiredError(PermanentStopError):
     """The account cannot pay for the call (balance, cost limit, subscription)."""
 

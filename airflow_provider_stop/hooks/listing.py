@@ -58,12 +58,16 @@ class ListReads(BatchStops):
     def running_targets(self, name_pattern: str | None = None) -> list[str]:
         """Ids of listed targets that are not stopped, optionally whose id or name matches a glob such as
         ``nightly_*``."""
+        return [status.target_id for status in self.running_statuses(name_pattern)]
+
+    def running_statuses(self, name_pattern: str | None = None) -> list[TargetStatus]:
+        """The listed statuses of ``running_targets`` (a stop-all's dry run shows them)."""
 
         def matches(status: TargetStatus) -> bool:
             names = (status.target_id, status.details.get("name"))
             return any(isinstance(n, str) and fnmatch.fnmatchcase(n, name_pattern or "*") for n in names)
 
-        return [status.target_id for status in self.list_targets() if not status.stopped and matches(status)]
+        return [status for status in self.list_targets() if not status.stopped and matches(status)]
 
     def status_list_requests(self, count: int) -> int | None:
         """Requests one ``list_statuses`` read costs when ``count`` targets are awaited, or None when
