@@ -30,6 +30,7 @@ from airflow_provider_stop.hooks.errors import (
     TooManyTargetsError,
 )
 from airflow_provider_stop.hooks.validation import validate_positive_number
+from airflow_provider_stop.operators import audit
 from airflow_provider_stop.operators.resume import StopJournal, StopRecord
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         self.hook_params = dict(hook_params or {})
         #: Errors targets reported before the stop (``hook.prior_errors``), kept through deferral.
         self._prior_errors: dict[str, str] = {}
+        #: Target id -> its audit record (``operators.audit``), kept through deferral and retries.
+        self._audit: dict[str, dict[str, Any]] = {}
         #: The task state store's record for retries (Airflow 3.3+; set when the task runs).
         self._journal = StopJournal(None, self.log)
 
@@ -117,11 +120,16 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
                 sorted(t for t in target_ids if t in accepted),
             )
         acks, failed = self._stop(hook, [t for t in target_ids if t not in accepted])
-        accepted.update({t: ack.as_status().to_dict() for t, ack in acks.items()})
+        sent_at = time.time()
+        for tid, ack in acks.items():
+            accepted[tid] = ack.as_status().to_dict()
+            self._audit[tid] = audit.entry(context, accepted[tid], sent_at)
+        if record is not None:
+            self._audit = {**record.audit, **self._audit}
         target_ids = [t for t in target_ids if t in accepted]
         if not self.wait_for_completion:
             self._journal.forget()
-            return {**{t: accepted[t] for t in target_ids}, **failed}
+            return {t: self._with_audit(accepted[t]) for t in target_ids} | failed
         if record is None:
             started = time.time()
             record = StopRecord(
@@ -134,7 +142,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             )
         else:
             self._prior_errors = {**record.prior_errors, **self._prior_errors}
-        record.accepted, record.prior_errors = accepted, self._prior_errors
+        record.accepted, record.prior_errors, record.audit = accepted, self._prior_errors, self._audit
         self._journal.save(record)
         if self.deferrable:
             return self._hand_over(
@@ -232,9 +240,13 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             options,
         )
         acks = hook.stop_many(pending, **options)
+        now = time.time()
+        for tid in acks:
+            self._audit[tid] = audit.escalated(self._audit.get(tid, {}), options, now)
         record = self._journal.load()
         if record is not None:  # a retry from here on waits; it does not escalate again
-            record.escalate_at, record.escalated_at, record.escalation = None, time.time(), options
+            record.escalate_at, record.escalated_at, record.escalation = None, now, options
+            record.audit = self._audit
             self._journal.save(record)
         return acks
 
@@ -254,6 +266,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             "done": done,
             "failed": failed,
             "prior_errors": self._prior_errors,
+            "audit_records": self._audit,
         }
         self.defer(
             trigger=self.wait_trigger(target_ids, self.poll_interval, phase_deadline, resume),
@@ -271,10 +284,12 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         done: dict[str, Any] | None = None,
         failed: dict[str, Any] | None = None,
         prior_errors: dict[str, str] | None = None,
+        audit_records: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Resume on the worker after the trigger: finish, escalate and defer again, or fail."""
         resume = event.get("resume") or {}
         self._prior_errors = resume.get("prior_errors", prior_errors) or {}
+        self._audit = resume.get("audit_records", audit_records) or {}
         deadline = resume.get("deadline", deadline)
         escalate_at = resume.get("escalate_at", escalate_at)
         done = resume.get("done", done)
@@ -307,7 +322,11 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             check_stop_errors(self.service_label(), self.target_field, statuses)
         self.log.info("All stopped: %s", ", ".join(f"{t}={s.raw_state}" for t, s in statuses.items()))
         self._journal.forget()
-        return {**{t: s.to_dict() for t, s in statuses.items()}, **failed}
+        return {t: self._with_audit(s.to_dict()) for t, s in statuses.items()} | dict(failed)
+
+    def _with_audit(self, status: dict[str, Any]) -> dict[str, Any]:
+        record = self._audit.get(status["target_id"])
+        return {**status, "details": {**status["details"], "audit": record}} if record else status
 
 
 class StopAllOperatorBase(StopOperatorBase):
