@@ -19,7 +19,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLE_DAGS = ROOT / "example_dags"
 
 # Airflow reads these at import time: set them before anything imports airflow.
-_HOME = tempfile.mkdtemp(prefix="airflow-provider-stop-tests-")
+# A test's child process (tests/test_metrics.py) shares the session's home and DB.
+_HOME = os.environ.get("STOP_TESTS_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="airflow-provider-stop-tests-")
 os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLE_DAGS)

@@ -15,10 +15,10 @@ import pytest
 
 from airflow_provider_stop.hooks.errors import InvalidInputError, TooManyTargetsError
 from airflow_provider_stop.operators.amperity import AmperityStopAllWorkflowRunsOperator
-from airflow_provider_stop.operators.base import StopAllOperatorBase
 from airflow_provider_stop.operators.datasift import DataSiftStopAllSourcesOperator
 from airflow_provider_stop.operators.feldera import FelderaStopAllPipelinesOperator
 from airflow_provider_stop.operators.rainforest import RainforestStopAllCollectionsOperator
+from airflow_provider_stop.operators.stop_all import StopAllOperatorBase
 from tests.conftest import FAST_RETRIES
 
 FAST: dict[str, Any] = {"poll_interval": 0.05, "timeout": 20, "hook_params": FAST_RETRIES}

@@ -8,6 +8,7 @@ Nothing here imports an HTTP library at module level.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
 T = TypeVar("T")
+_COUNTING = threading.Lock()
 
 
 class HttpTransport:
@@ -54,6 +56,8 @@ class HttpTransport:
     retry: RetrySettings
     redact: Redactor
     _session: requests.Session | None
+    #: HTTP exchanges this hook sent (every attempt and page), for metrics.
+    requests_sent: int = 0
 
     if TYPE_CHECKING:
 
@@ -201,9 +205,14 @@ class HttpTransport:
         self.observe_response(response)
         return response
 
+    def _counted(self) -> None:
+        with _COUNTING:
+            self.requests_sent += 1
+
     def _exchange(self, request: ApiRequest) -> ApiResponse:
         import requests
 
+        self._counted()
         config = self.config
         headers = {**self._headers(config, request), **(self.request_auth() if request.authenticate else {})}
         if (pause := self.budget_wait(request)) > 0:
@@ -247,6 +256,7 @@ class HttpTransport:
     async def _aexchange(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
         import httpx
 
+        self._counted()
         config = await self.aconfig()
         auth = await self.arequest_auth(client) if request.authenticate else {}
         headers = {**self._headers(config, request), **auth}

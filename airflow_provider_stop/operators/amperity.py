@@ -6,7 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 from airflow_provider_stop.bindings.amperity import DEFAULT_CONN_ID, AmperityBinding
-from airflow_provider_stop.operators.base import StopAllOperatorBase, StopOperatorBase
+from airflow_provider_stop.operators.base import StopOperatorBase
+from airflow_provider_stop.operators.stop_all import StopAllOperatorBase
 
 
 class AmperityStopWorkflowRunOperator(AmperityBinding, StopOperatorBase):

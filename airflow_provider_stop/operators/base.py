@@ -17,7 +17,6 @@ from airflow_provider_stop.bindings.base import (
     check_stop_errors,
     default_deferrable,
     defer_settings,
-    is_templated,
     mark_prior_errors,
     task_deadline,
 )
@@ -25,12 +24,10 @@ from airflow_provider_stop.events import raise_from_event, statuses_from_event
 from airflow_provider_stop.hooks.data import StopAck, TargetStatus
 from airflow_provider_stop.hooks.errors import (
     BatchStopError,
-    InvalidInputError,
     StopTimeoutError,
-    TooManyTargetsError,
 )
 from airflow_provider_stop.hooks.validation import validate_positive_number
-from airflow_provider_stop.operators import audit
+from airflow_provider_stop.operators import audit, metrics
 from airflow_provider_stop.operators.resume import StopJournal, StopRecord
 
 if TYPE_CHECKING:
@@ -91,6 +88,9 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         self._prior_errors: dict[str, str] = {}
         #: Target id -> its audit record (``operators.audit``), kept through deferral and retries.
         self._audit: dict[str, dict[str, Any]] = {}
+        #: For metrics: when the first stop was sent, and the requests sent on workers so far.
+        self._sent_at = 0.0
+        self._requests = 0
         #: The task state store's record for retries (Airflow 3.3+; set when the task runs).
         self._journal = StopJournal(None, self.log)
 
@@ -104,6 +104,10 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
 
     # ---- the task --------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
+        with metrics.counting_timeouts(self.service_info.name):
+            return self._run(context)
+
+    def _run(self, context: Context) -> dict[str, Any]:
         target_ids = self.target_ids()  # bad input fails here, before the hook reads the connection
         hook = self.make_hook()
         target_ids = self.resolve_targets(hook)
@@ -126,6 +130,9 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             self._audit[tid] = audit.entry(context, accepted[tid], sent_at)
         if record is not None:
             self._audit = {**record.audit, **self._audit}
+            self._sent_at = record.sent_at
+        else:
+            self._sent_at = sent_at
         target_ids = [t for t in target_ids if t in accepted]
         if not self.wait_for_completion:
             self._journal.forget()
@@ -162,6 +169,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         """Finish on the worker if every target stops within ``wait_before_defer``; else defer the rest."""
         statuses, pending = self._wait_before_defer(hook, target_ids, deadline, escalate_at)
         done = {**done, **{t: s.to_dict() for t, s in statuses.items() if t not in pending}}
+        self._bank(hook)
         if not pending:
             return self._finish({t: TargetStatus.from_dict(s) for t, s in done.items()}, failed)
         self._defer(pending, deadline, escalate_at, done=done, failed=failed)
@@ -195,6 +203,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         try:
             acks = self.send_stops(hook, target_ids)
         except BatchStopError as exc:
+            self._count_stops(exc.succeeded, refused=len(exc.failures))
             if self.fail_on_partial_failure or not exc.succeeded:
                 raise
             self.log.error("%s\nWaiting for the %d that were accepted.", exc, len(exc.succeeded))
@@ -203,7 +212,15 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
                 for t, e in exc.failures.items()
             }
             return dict(exc.succeeded), failed
+        self._count_stops(acks, refused=0)
         return acks, {}
+
+    def _count_stops(self, acks: Mapping[str, StopAck], refused: int) -> None:
+        service = self.service_info.name
+        already = sum(1 for ack in acks.values() if ack.already_stopped)
+        metrics.count(service, "stops_sent", len(acks) - already)
+        metrics.count(service, "already_stopped", already)
+        metrics.count(service, "refused", refused)
 
     def _phase_deadline(self, deadline: float, escalate_at: float | None) -> float:
         return min(deadline, escalate_at) if escalate_at is not None else deadline
@@ -228,7 +245,12 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             self._escalate(hook, exc.pending)
             rest = hook.wait_until_stopped(exc.pending, poll_interval=self.poll_interval, deadline=deadline)
             statuses = {**exc.statuses, **rest}
+        self._bank(hook)
         return self._finish(statuses, failed)
+
+    def _bank(self, hook: StopServiceHook) -> None:
+        """Move the hook's request count into the task's (it travels through deferral)."""
+        self._requests, hook.requests_sent = self._requests + hook.requests_sent, 0
 
     def _escalate(self, hook: StopServiceHook, pending: list[str]) -> dict[str, StopAck]:
         options = self.escalation_options() or {}
@@ -240,6 +262,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             options,
         )
         acks = hook.stop_many(pending, **options)
+        metrics.count(self.service_info.name, "escalations", len(acks))
         now = time.time()
         for tid in acks:
             self._audit[tid] = audit.escalated(self._audit.get(tid, {}), options, now)
@@ -267,6 +290,8 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             "failed": failed,
             "prior_errors": self._prior_errors,
             "audit_records": self._audit,
+            "sent_at": self._sent_at,
+            "requests": self._requests,
         }
         self.defer(
             trigger=self.wait_trigger(target_ids, self.poll_interval, phase_deadline, resume),
@@ -285,9 +310,40 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         failed: dict[str, Any] | None = None,
         prior_errors: dict[str, str] | None = None,
         audit_records: dict[str, Any] | None = None,
+        sent_at: float | None = None,
+        requests: int = 0,
     ) -> dict[str, Any]:
         """Resume on the worker after the trigger: finish, escalate and defer again, or fail."""
+        with metrics.counting_timeouts(self.service_info.name):
+            return self._resume(
+                context,
+                event,
+                deadline,
+                escalate_at,
+                done,
+                failed,
+                prior_errors,
+                audit_records,
+                sent_at,
+                requests,
+            )
+
+    def _resume(
+        self,
+        context: Context,
+        event: dict[str, Any],
+        deadline: float | None,
+        escalate_at: float | None,
+        done: dict[str, Any] | None,
+        failed: dict[str, Any] | None,
+        prior_errors: dict[str, str] | None,
+        audit_records: dict[str, Any] | None,
+        sent_at: float | None,
+        requests: int,
+    ) -> dict[str, Any]:
         resume = event.get("resume") or {}
+        self._sent_at = resume.get("sent_at", sent_at) or time.time()
+        self._requests = int(resume.get("requests", requests) or 0)
         self._prior_errors = resume.get("prior_errors", prior_errors) or {}
         self._audit = resume.get("audit_records", audit_records) or {}
         deadline = resume.get("deadline", deadline)
@@ -322,128 +378,13 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             check_stop_errors(self.service_label(), self.target_field, statuses)
         self.log.info("All stopped: %s", ", ".join(f"{t}={s.raw_state}" for t, s in statuses.items()))
         self._journal.forget()
+        service = self.service_info.name
+        if self._sent_at:
+            metrics.timing(service, "wait_duration", time.time() - self._sent_at)
+        if statuses:
+            metrics.distribution(service, "requests_per_stop", self._requests / len(statuses))
         return {t: self._with_audit(s.to_dict()) for t, s in statuses.items()} | dict(failed)
 
     def _with_audit(self, status: dict[str, Any]) -> dict[str, Any]:
         record = self._audit.get(status["target_id"])
         return {**status, "details": {**status["details"], "audit": record}} if record else status
-
-
-class StopAllOperatorBase(StopOperatorBase):
-    """Stop every target the service lists as running, optionally only names matching a glob."""
-
-    target_field = "name_pattern"
-    service_role = "stop_all_operator"
-    #: An operator parameter that narrows the service's list, handed to the hook under the same name
-    #: (DataSift's ``source_type``, Amperity's ``workflow_type``).
-    list_filter: ClassVar[str | None] = None
-
-    #: How many matches a ``max_targets`` failure names.
-    SHOWN_MATCHES: ClassVar[int] = 5
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # every stop-all operator templates its safety rails, whatever its own template fields are
-        cls.template_fields = tuple(dict.fromkeys((*cls.template_fields, "dry_run_only", "max_targets")))
-
-    def __init__(
-        self,
-        *,
-        name_pattern: str | None = None,
-        dry_run: bool | str = False,
-        max_targets: int | str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        if name_pattern is not None and not isinstance(name_pattern, str):
-            raise InvalidInputError(f"name_pattern must be a glob string or None, got {name_pattern!r}")
-        self.name_pattern = name_pattern
-        #: ``dry_run`` (kept under another name: ``BaseOperator.dry_run()`` is Airflow's own method).
-        self.dry_run_only = dry_run
-        self.max_targets = max_targets
-        if not is_templated(dry_run):
-            as_flag(dry_run, "dry_run")
-        if not is_templated(max_targets):
-            as_limit(max_targets, "max_targets")
-
-    @staticmethod
-    def optional_filter(value: Any, param: str) -> str | None:
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise InvalidInputError(f"{param} must be a non-empty string or None, got {value!r}")
-        return value
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        if self.list_filter and (value := getattr(self, self.list_filter)):
-            # rendered by now; the hook (and the trigger) filter the list with it
-            self.hook_params = {**self.hook_params, self.list_filter: value}
-        if as_flag(self.dry_run_only, "dry_run"):
-            matches = self._matches(self.make_hook(), dry_run=True)
-            self.log.info("Dry run: %d would be stopped; nothing was sent", len(matches))
-            return {s.target_id: {**s.to_dict(), "details": {**s.details, "dry_run": True}} for s in matches}
-        return super().execute(context)
-
-    def target_ids(self) -> list[str]:
-        return []
-
-    def check_parameters(self) -> None:
-        if not is_templated(getattr(self, self.conn_id_field)):
-            self.conn_id()
-
-    def filtered(self) -> bool:
-        """True when the list was narrowed (``name_pattern`` or the list filter): the hook then stops
-        the matches by id, never with a service-wide stop that would reach the others too."""
-        return bool(self.name_pattern) or bool(self.list_filter and getattr(self, self.list_filter))
-
-    def send_stops(self, hook: StopServiceHook, target_ids: list[str]) -> dict[str, StopAck]:
-        return hook.stop_all_targets(target_ids, filtered=self.filtered(), **self.stop_options())
-
-    def resolve_targets(self, hook: StopServiceHook) -> list[str]:
-        return [status.target_id for status in self._matches(hook)]
-
-    def _matches(self, hook: StopServiceHook, dry_run: bool = False) -> list[TargetStatus]:
-        """The running targets the filters match; more than ``max_targets`` fails before any stop (a dry
-        run says so and still lists them)."""
-        matches = hook.running_statuses(self.name_pattern or None)
-        where = f" matching {self.name_pattern!r}" if self.name_pattern else ""
-        self.log.info(
-            "%d running %s(s)%s: %s", len(matches), hook.target_noun, where, [s.target_id for s in matches]
-        )
-        limit = as_limit(self.max_targets, "max_targets")
-        if limit is not None and len(matches) > limit:
-            shown = ", ".join(
-                f"{s.target_id!r}"
-                + (f" ({s.details['name']})" if s.details.get("name") else "")
-                + f" {s.raw_state}"
-                for s in matches[: self.SHOWN_MATCHES]
-            )
-            more = (
-                f" and {len(matches) - self.SHOWN_MATCHES} more" if len(matches) > self.SHOWN_MATCHES else ""
-            )
-            error = TooManyTargetsError(
-                f"{self.service_label()}: {len(matches)} running {hook.target_noun}(s){where}, more than "
-                f"max_targets={limit}; nothing was stopped. Matches: {shown}{more}"
-            )
-            if not dry_run:
-                raise error
-            self.log.warning("Dry run: without it, the task would fail: %s", error)
-        return matches
-
-
-def as_flag(value: Any, param: str) -> bool:
-    """A boolean parameter, also as Jinja renders one (``"True"``, ``"false"``)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise InvalidInputError(f"{param} must be True or False, got {value!r}")
-
-
-def as_limit(value: Any, param: str) -> int | None:
-    """A positive whole number or None, also as Jinja renders one (``"20"``, ``"None"``)."""
-    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
-        return None
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInputError(f"{param} must be a whole number of at least 1, or None; got {value!r}")
-    return value

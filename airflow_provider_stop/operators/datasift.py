@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_stop.bindings.datasift import DEFAULT_CONN_ID, DataSiftBinding
-from airflow_provider_stop.operators.base import StopAllOperatorBase, StopOperatorBase
+from airflow_provider_stop.operators.base import StopOperatorBase
+from airflow_provider_stop.operators.stop_all import StopAllOperatorBase
 
 
 class DataSiftStopSourceOperator(DataSiftBinding, StopOperatorBase):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_stop.bindings.feldera import DEFAULT_CONN_ID, FelderaStopOptions
-from airflow_provider_stop.operators.base import StopAllOperatorBase, StopOperatorBase
+from airflow_provider_stop.operators.base import StopOperatorBase
+from airflow_provider_stop.operators.stop_all import StopAllOperatorBase
 
 
 class FelderaStopPipelineOperator(FelderaStopOptions, StopOperatorBase):
