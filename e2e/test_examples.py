@@ -5,6 +5,7 @@ deadline alert runs after the restarts, the last of the runs."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timezone
 from typing import Any
@@ -45,6 +46,7 @@ def steps(driver: Driver) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def example_runs(driver: Driver, steps: dict[str, Any]) -> dict[str, str]:
     """The examples without a test of their own, triggered at once: run id by DAG id."""
+    driver.unpause("feldera_after_stop")  # scheduled on feldera_stop_asset's asset
     runs = {}
     for step in driver.demo.STEPS:
         if step.dag_id not in OWN_TESTS:
@@ -100,6 +102,29 @@ def test_nightly_teardown_scheduled_stop_all(driver: Driver, steps: dict[str, An
     )
     driver.runs.append((step.dag_id, run_id))
     example_run(driver, step, run_id)
+
+
+def test_a_dag_scheduled_on_the_stop_asset_runs_after_it(
+    driver: Driver, steps: dict[str, Any], example_runs: dict[str, str]
+) -> None:
+    """example feldera_stop_asset: its asset event runs feldera_after_stop, which sees what was stopped"""
+    dag_id = "feldera_after_stop"
+    example_run(driver, steps["feldera_stop_asset"], example_runs["feldera_stop_asset"])
+    run_id = wait_for(
+        f"the asset event to create a {dag_id} run",
+        lambda: next(
+            (r["dag_run_id"] for r in driver.dep.api("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]), None
+        ),
+        90,
+    )
+    driver.runs.append((dag_id, run_id))
+    state = driver.dep.wait_run(dag_id, run_id, RUN_TIMEOUT)
+    assert state == "success", f"{dag_id} ended {state}\n{driver.where(dag_id, run_id)}"
+    (entry,) = [
+        e for e in driver.dep.xcom_entries(dag_id, run_id, "what_was_stopped") if e["key"] == "return_value"
+    ]
+    value = entry["value"] if isinstance(entry["value"], dict) else json.loads(entry["value"])
+    assert value == {"ledger_sync": {"state": "Stopped", "stopped": True, "error": None}}, value
 
 
 def test_targets_not_running_left_alone(driver: Driver, steps: dict[str, Any]) -> None:

@@ -63,6 +63,12 @@ STEPS = [
         runs=("wf-20261123-09001-Demo01",),
     ),
     Step(
+        "stop with an asset event (a DAG scheduled on it runs)",
+        "feldera_stop_asset",
+        {"pipeline": "ledger_sync"},
+        ["ledger_sync"],
+    ),
+    Step(
         "nightly teardown (stop all)",
         "nightly_teardown",
         None,

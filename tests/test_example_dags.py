@@ -76,6 +76,30 @@ def test_stop_task_defers_then_the_sensor_confirms(feldera: FelderaEmulator) -> 
     assert feldera.count("POST", "*/stop") == 1
 
 
+@needs_airflow("3.0", "assets (and their events' extra) came with Airflow 3")
+def test_the_stop_emits_an_asset_event_naming_what_it_stopped(feldera: FelderaEmulator) -> None:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    feldera.add_pipeline("ledger_sync")
+    dr = load_example_dag("feldera_stop_asset").test()
+    assert task_states(dr) == {"stop_pipeline": "success"}
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.uri == "feldera://pipelines/stopped", AssetEvent.source_run_id == dr.run_id)
+            .all()
+        )
+        extras = [dict(e.extra) for e in events]
+    assert extras == [
+        {
+            "service": "feldera",
+            "targets": {"ledger_sync": {"state": "Stopped", "stopped": True, "error": None}},
+        }
+    ]
+
+
 def test_teardown_stops_the_pipeline_even_when_the_work_fails(feldera: FelderaEmulator) -> None:
     feldera.add_pipeline("clickstream")
     dr = load_example_dag("feldera_teardown").test()

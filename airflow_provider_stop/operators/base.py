@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from airflow_provider_stop._compat import BaseOperator
+from airflow_provider_stop._compat import AIRFLOW_V_3_0_PLUS, BaseOperator
 from airflow_provider_stop.bindings.base import (
     DEFERRAL_GRACE_SECONDS,
     ServiceBinding,
@@ -91,6 +91,8 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         #: For metrics: when the first stop was sent, and the requests sent on workers so far.
         self._sent_at = 0.0
         self._requests = 0
+        #: The task's ``outlet_events`` accessors (Airflow's context), set when it runs.
+        self._outlet_events: Any = None
         #: The task state store's record for retries (Airflow 3.3+; set when the task runs).
         self._journal = StopJournal(None, self.log)
 
@@ -108,6 +110,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             return self._run(context)
 
     def _run(self, context: Context) -> dict[str, Any]:
+        self._outlet_events = context.get("outlet_events")
         target_ids = self.target_ids()  # bad input fails here, before the hook reads the connection
         hook = self.make_hook()
         target_ids = self.resolve_targets(hook)
@@ -342,6 +345,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         requests: int,
     ) -> dict[str, Any]:
         resume = event.get("resume") or {}
+        self._outlet_events = context.get("outlet_events")
         self._sent_at = resume.get("sent_at", sent_at) or time.time()
         self._requests = int(resume.get("requests", requests) or 0)
         self._prior_errors = resume.get("prior_errors", prior_errors) or {}
@@ -383,7 +387,25 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
             metrics.timing(service, "wait_duration", time.time() - self._sent_at)
         if statuses:
             metrics.distribution(service, "requests_per_stop", self._requests / len(statuses))
-        return {t: self._with_audit(s.to_dict()) for t, s in statuses.items()} | dict(failed)
+        result = {t: self._with_audit(s.to_dict()) for t, s in statuses.items()} | dict(failed)
+        self._describe_outlets(result)
+        return result
+
+    def _describe_outlets(self, result: Mapping[str, Any]) -> None:
+        """The asset events Airflow emits for the task's ``outlets`` name the targets it stopped and
+        their final states (``extra``), for a DAG scheduled on the asset (Airflow 3.0+)."""
+        if not self.outlets or self._outlet_events is None or not AIRFLOW_V_3_0_PLUS:
+            return
+        extra = {
+            "service": self.service_info.name,
+            "targets": {
+                tid: {"state": s.get("raw_state"), "stopped": bool(s.get("stopped")), "error": s.get("error")}
+                for tid, s in result.items()
+            },
+        }
+        for outlet in self.outlets:
+            if getattr(outlet, "uri", None) is not None:  # an asset (not an alias or a lineage object)
+                self._outlet_events[outlet].extra.update(extra)
 
     def _with_audit(self, status: dict[str, Any]) -> dict[str, Any]:
         record = self._audit.get(status["target_id"])
