@@ -353,23 +353,29 @@ class Deployment:
         data = self.api("GET", f"/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances", params={"limit": 100})
         return list(data["task_instances"])
 
-    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
-        return dict(self.api("GET", f"/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/{task_id}"))
+    def task_instance(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
+        mapped = f"/{map_index}" if map_index >= 0 else ""
+        return dict(self.api("GET", f"/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/{task_id}{mapped}"))
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
         """The task's log as the UI shows it (worker and triggerer parts), one line per entry."""
         path = f"/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/{task_id}/logs/{try_number}"
-        data = self.api("GET", path, params={"full_content": "true"}, headers={"Accept": "application/json"})
+        params = {"full_content": "true", **({"map_index": str(map_index)} if map_index >= 0 else {})}
+        data = self.api("GET", path, params=params, headers={"Accept": "application/json"})
         content = data.get("content") if isinstance(data, dict) else data
         if isinstance(content, str):
             return content
         return "\n".join(json.dumps(entry, default=str) for entry in content or [])
 
-    def xcom_entries(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+    def xcom_entries(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+    ) -> list[dict[str, Any]]:
         base = f"/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/{task_id}/xcomEntries"
+        mapped = {"map_index": str(map_index)} if map_index >= 0 else {}
         entries = []
-        for entry in self.api("GET", base)["xcom_entries"]:
-            entries.append(self.api("GET", f"{base}/{entry['key']}", params={"deserialize": "true"}))
+        for entry in self.api("GET", base, params=mapped)["xcom_entries"]:
+            params = {"deserialize": "true", **mapped}
+            entries.append(self.api("GET", f"{base}/{entry['key']}", params=params))
         return entries
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float) -> str:

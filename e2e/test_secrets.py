@@ -153,14 +153,14 @@ def test_secret_sweep(driver: Driver) -> None:
     answers = 0
     for dag_id, run_id in driver.runs:
         for ti in driver.dep.task_instances(dag_id, run_id):
-            task_id = ti["task_id"]
-            detail = driver.dep.task_instance(dag_id, run_id, task_id)
+            task_id, index = ti["task_id"], ti.get("map_index", -1)
+            detail = driver.dep.task_instance(dag_id, run_id, task_id, index)
             blobs = {
                 "task instance (rendered fields, trigger)": json.dumps(detail),
-                "xcom": json.dumps(driver.dep.xcom_entries(dag_id, run_id, task_id), default=str),
+                "xcom": json.dumps(driver.dep.xcom_entries(dag_id, run_id, task_id, index), default=str),
             }
             for attempt in range(1, ti["try_number"] + 1):  # 0: never ran, no log
-                blobs[f"log try {attempt}"] = driver.dep.task_log(dag_id, run_id, task_id, attempt)
+                blobs[f"log try {attempt}"] = driver.dep.task_log(dag_id, run_id, task_id, attempt, index)
             for what, blob in blobs.items():
                 answers += 1
                 if found := hits(blob):
