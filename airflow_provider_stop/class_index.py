@@ -23,6 +23,7 @@ CLASSES: dict[str, dict[str, str]] = {
         "stop_all_operator": "airflow_provider_stop.operators.feldera.FelderaStopAllPipelinesOperator",
         "sensor": "airflow_provider_stop.sensors.feldera.FelderaPipelineStoppedSensor",
         "notifier": "airflow_provider_stop.notifications.feldera.FelderaStopPipelineNotifier",
+        "link": "airflow_provider_stop.links.feldera.FelderaWebConsoleLink",
     },
     "dataforseo": {
         "hook": "airflow_provider_stop.hooks.dataforseo.DataForSeoHook",
@@ -30,6 +31,7 @@ CLASSES: dict[str, dict[str, str]] = {
         "operator": "airflow_provider_stop.operators.dataforseo.DataForSeoStopOnPageTasksOperator",
         "sensor": "airflow_provider_stop.sensors.dataforseo.DataForSeoOnPageTasksStoppedSensor",
         "notifier": "airflow_provider_stop.notifications.dataforseo.DataForSeoStopOnPageTasksNotifier",
+        "link": "airflow_provider_stop.links.dataforseo.DataForSeoDashboardLink",
     },
     "rainforest": {
         "hook": "airflow_provider_stop.hooks.rainforest.RainforestHook",
@@ -38,6 +40,7 @@ CLASSES: dict[str, dict[str, str]] = {
         "stop_all_operator": "airflow_provider_stop.operators.rainforest.RainforestStopAllCollectionsOperator",
         "sensor": "airflow_provider_stop.sensors.rainforest.RainforestCollectionStoppedSensor",
         "notifier": "airflow_provider_stop.notifications.rainforest.RainforestStopCollectionNotifier",
+        "link": "airflow_provider_stop.links.rainforest.RainforestDashboardLink",
     },
     "amperity": {
         "hook": "airflow_provider_stop.hooks.amperity.AmperityHook",
@@ -46,6 +49,7 @@ CLASSES: dict[str, dict[str, str]] = {
         "stop_all_operator": "airflow_provider_stop.operators.amperity.AmperityStopAllWorkflowRunsOperator",
         "sensor": "airflow_provider_stop.sensors.amperity.AmperityWorkflowRunStoppedSensor",
         "notifier": "airflow_provider_stop.notifications.amperity.AmperityStopWorkflowRunNotifier",
+        "link": "airflow_provider_stop.links.amperity.AmperityAppLink",
     },
     "datasift": {
         "hook": "airflow_provider_stop.hooks.datasift.DataSiftHook",
@@ -54,6 +58,7 @@ CLASSES: dict[str, dict[str, str]] = {
         "stop_all_operator": "airflow_provider_stop.operators.datasift.DataSiftStopAllSourcesOperator",
         "sensor": "airflow_provider_stop.sensors.datasift.DataSiftSourceStoppedSensor",
         "notifier": "airflow_provider_stop.notifications.datasift.DataSiftStopSourceNotifier",
+        "link": "airflow_provider_stop.links.datasift.DataSiftSourcesLink",
     },
 }
 # --- end of generated ---

@@ -1,7 +1,7 @@
 """The dict Airflow discovers through the ``apache_airflow_provider`` entry point.
 
 Airflow calls it while ``import airflow`` loads its configuration, so it imports no class of this
-package: the class names come from the generated ``class_index``."""
+package: the class names (hooks, notifiers, extra links) come from the generated ``class_index``."""
 
 from __future__ import annotations
 
@@ -116,5 +116,6 @@ def get_provider_info() -> dict[str, Any]:
             }
         },
         "notifications": _indexed("notifier"),
+        "extra-links": _indexed("link"),
         "connection-types": [_connection_type(svc) for svc in _with("hook")],
     }

@@ -18,7 +18,7 @@ from typing import Any
 
 PACKAGE = "airflow_provider_stop"
 #: The layers a service has a module in, each ``<package>.<layer>.<service>``.
-LAYERS = ("hooks", "operators", "sensors", "notifications")
+LAYERS = ("hooks", "operators", "sensors", "notifications", "links")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ ROLES: Mapping[str, str] = {
     "stop_all_operator": "operators",
     "sensor": "sensors",
     "notifier": "notifications",
+    "link": "links",
 }
 
 _SERVICES: dict[str, Service] = {}

@@ -27,6 +27,7 @@ from airflow_provider_stop.hooks.errors import (
     StopTimeoutError,
 )
 from airflow_provider_stop.hooks.validation import validate_positive_number
+from airflow_provider_stop.links.base import TargetLinks
 from airflow_provider_stop.operators import audit, metrics
 from airflow_provider_stop.operators.resume import StopJournal, StopRecord
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from airflow_provider_stop.hooks.base import StopServiceHook
 
 
-class StopOperatorBase(ServiceBinding, BaseOperator):
+class StopOperatorBase(TargetLinks, ServiceBinding, BaseOperator):
     """
     Stop one target or a list, then (optionally) wait until all are stopped.
 
@@ -117,6 +118,7 @@ class StopOperatorBase(ServiceBinding, BaseOperator):
         if not target_ids:
             self.log.info("Nothing to stop.")
             return {}
+        self.persist_links(context, hook, target_ids)  # shown from now on: running, deferred or failed
         self._journal = StopJournal(context, self.log)
         record = self._journal.load()
         accepted = dict(record.accepted) if record else {}

@@ -28,6 +28,7 @@ SERVICE = services.register(
             "operators": f"{HERE}.tasks",
             "sensors": f"{HERE}.tasks",
             "notifications": f"{HERE}.tasks",
+            "links": f"{HERE}.tasks",
         },
     )
 )

@@ -1,10 +1,12 @@
-"""The Toy service's task classes: thin subclasses naming its parameters."""
+"""The Toy service's task classes: thin subclasses naming its parameters, and its link."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from airflow_provider_stop.bindings.base import ServiceBinding
+from airflow_provider_stop.hooks.data import ClientConfig, quote_segment
+from airflow_provider_stop.links.base import StopTargetLink, without_path_suffix
 from airflow_provider_stop.notifications.base import StopNotifierBase
 from airflow_provider_stop.operators.base import StopOperatorBase
 from airflow_provider_stop.sensors.base import StoppedSensorBase
@@ -12,6 +14,18 @@ from airflow_provider_stop.sensors.base import StoppedSensorBase
 
 class ToyBinding(ServiceBinding, service="toy"):
     """What every Toy task class shares: the hook, the id parameter, the connection."""
+
+
+class ToyJobLink(StopTargetLink, service="toy"):
+    """A job's page, ``/jobs/{id}`` beside the API's ``/v1`` (defined before the operator shows it)."""
+
+    name = "Toy job"
+
+    def console_url(self, config: ClientConfig) -> str:
+        return without_path_suffix(config.base_url, "/v1") + "/jobs"
+
+    def target_url(self, config: ClientConfig, target_id: str) -> str:
+        return f"{without_path_suffix(config.base_url, '/v1')}/jobs/{quote_segment(target_id)}"
 
 
 class ToyStopJobOperator(ToyBinding, StopOperatorBase):
