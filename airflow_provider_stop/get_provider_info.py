@@ -80,7 +80,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": _modules("operators"),
         "sensors": _modules("sensors"),
         "triggers": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_stop.triggers.wait"]}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_stop.triggers.wait", "airflow_provider_stop.on_kill"],
+            }
         ],
         "config": {
             "stop_provider": {

@@ -7,9 +7,10 @@ with ``airflow connections add``) once per session, and stops it at the end, als
 up" (when it fails, the session stops there) and its tear-down the check "components still alive".
 
 One module per phase, run in this order (``pytest_collection_modifyitems``): ``test_forms``,
-``test_examples``, ``test_fast_stop``, ``test_links``, ``test_restarts``, ``test_semantics`` (then the
-deadline-alert example, the last of the runs), ``test_secrets`` (the sweep reads every run the others
-recorded in ``driver.runs``).
+``test_examples``, ``test_fast_stop``, ``test_links``, ``test_restarts``, ``test_semantics``,
+``test_kill`` (a user's task killed, its trigger moved), ``test_routes`` (which stop route fires on which
+event), then the deadline-alert example (the last of the runs), ``test_secrets`` (the sweep reads every
+run the others recorded in ``driver.runs``).
 
     python -m pytest e2e [-k fast_stop] [--runs 20] [--config section.option=value]
                          [--code-root PATH]   # import the provider (and example DAGs) from another tree
@@ -31,7 +32,7 @@ from e2e.driver import OUT, Driver, airflow_settings, code_root
 
 HERE = Path(__file__).resolve().parent
 #: The phases (``test_<phase>.py``) in the order they run.
-PHASES = ("forms", "examples", "fast_stop", "links", "restarts", "semantics", "secrets")
+PHASES = ("forms", "examples", "fast_stop", "links", "restarts", "semantics", "kill", "routes", "secrets")
 
 
 class Console:

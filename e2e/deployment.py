@@ -330,15 +330,16 @@ class Deployment:
         response.raise_for_status()
         return str(response.json()["access_token"])
 
-    def wait_dags_parsed(self, dag_ids: Iterable[str], timeout: float = 180.0) -> None:
-        wanted = set(dag_ids)
+    def wait_dags_parsed(self, dag_files: Iterable[str], timeout: float = 180.0) -> None:
+        """Until every DAG file (named without ``.py``) has its DAGs in the database."""
+        wanted = set(dag_files)
 
         def parsed() -> bool:
             errors = self.api("GET", "/importErrors")["import_errors"]
             if errors:
                 raise E2EError("DAG import errors:\n" + "\n".join(e["stack_trace"] for e in errors))
-            have = {d["dag_id"] for d in self.api("GET", "/dags", params={"limit": 100})["dags"]}
-            return wanted <= have
+            dags = self.api("GET", "/dags", params={"limit": 100})["dags"]
+            return wanted <= {Path(d["fileloc"]).stem for d in dags}
 
         wait_for(f"the dag-processor to parse {sorted(wanted)}", parsed, timeout, interval=1.0)
 

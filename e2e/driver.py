@@ -69,7 +69,8 @@ class Driver:
         self.emu: Emulators = Emulators.start()
         dag_files = sorted((code_root / "example_dags").glob("*.py"))
         dag_files += sorted((ROOT / "e2e" / "dags").glob("*.py"))
-        self.dag_ids = [p.stem for p in dag_files]
+        #: One name a DAG file (most define the DAG of that name; e2e/dags/e2e_routes.py defines several).
+        self.dag_files = [p.stem for p in dag_files]
         self.home = Path(tempfile.mkdtemp(prefix="airflow-e2e-"))
         self.dep = Deployment(self.home, code_root, dag_files, extra_env)
         #: (dag_id, run_id) of every run the tests started, for the secret sweep.
@@ -97,7 +98,7 @@ class Driver:
         self.say(f"  connections added ({time.monotonic() - started:.0f}s)")
         self.dep.start_all()
         self.say(f"  api-server answers ({time.monotonic() - started:.0f}s)")
-        self.dep.wait_dags_parsed(self.dag_ids)
+        self.dep.wait_dags_parsed(self.dag_files)
         self.say(f"Deployment up at {self.dep.base_url} in {time.monotonic() - started:.0f}s")
 
     def stop(self, ok: bool) -> None:

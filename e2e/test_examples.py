@@ -136,7 +136,7 @@ def test_targets_not_running_left_alone(driver: Driver, steps: dict[str, Any]) -
     assert not emu.amperity.count("POST", f"*/{demo.OLD_RUN}/stop"), f"{demo.OLD_RUN} got a stop"
 
 
-@pytest.mark.e2e_after("semantics")  # the last of the runs: on 3.3.2 its notifier crashed the triggerer
+@pytest.mark.e2e_after("routes")  # the last of the runs: on 3.3.2 its notifier crashed the triggerer
 def test_deadline_alert_notifier_in_triggerer(driver: Driver, steps: dict[str, Any]) -> None:
     """example feldera_deadline_alert (missed deadline, notifier in the triggerer)
 

@@ -54,6 +54,12 @@ STEPS = [
         ["payments_ingest"],
         expect_dag_failure=True,
     ),
+    Step(
+        "your task, stopped on kill (in place + deferred)",
+        "feldera_stop_on_kill",
+        {"pipeline": "orders_backfill", "run_for": 10},
+        ["orders_backfill", "orders_backfill_deferred"],
+    ),
     Step("DeadlineAlert callback (triggerer)", "feldera_deadline_alert", None, ["nightly_fraud_scores"]),
     Step(
         "Amperity run (OAuth, deferred)",

@@ -53,6 +53,7 @@ def test_every_example_dag_imports_cleanly() -> None:
         "feldera_on_failure_callback",
         "nightly_teardown",
         "amperity_stop_workflow_run",
+        "feldera_stop_on_kill",
         *HOWTO_DAGS,
     }
     assert expected <= set(bag.dag_ids)
@@ -280,3 +281,16 @@ def test_a_users_dag_test_against_an_emulator(monkeypatch: pytest.MonkeyPatch) -
         assert feldera.count("POST", "*/stop") == 3  # two refused with 503, then accepted
     # --8<-- [end:user_test]
     assert task_states(dag_run) == {"stop_pipeline": "success", "confirm_stopped": "success"}
+
+
+def test_stop_on_kill_runs_the_pipelines_for_their_window_then_stops_them(feldera: FelderaEmulator) -> None:
+    """Nobody kills the tasks: each starts its pipeline, lets it run (in place; deferred), then stops it.
+    The kills are shown on a real deployment (e2e/test_kill.py); the helper in tests/test_stop_on_kill.py."""
+    for name in ("orders_backfill", "orders_backfill_deferred"):
+        feldera.add_pipeline(name, running=False)
+    dr = load_example_dag("feldera_stop_on_kill").test(run_conf={"run_for": 0.5})
+    assert task_states(dr) == {"run_backfill": "success", "run_backfill_deferred": "success"}
+    for name in ("orders_backfill", "orders_backfill_deferred"):
+        assert feldera.count("POST", f"*/{name}/start") == 1, name
+        assert feldera.count("POST", f"*/{name}/stop") == 1, name
+        assert feldera.status_of(name) == "Stopped", name

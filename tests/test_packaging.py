@@ -90,6 +90,7 @@ HEAVY = [
 DAG_PARSE_MODULES = [
     *(svc.module(layer) for svc in provided() for layer in ("operators", "sensors", "notifications")),
     "airflow_provider_stop.retry",
+    "airflow_provider_stop.on_kill",
 ]
 #: What a DAG file pays before it imports any provider: Airflow and its task base classes (``import
 #: airflow.sdk`` would not do: there is no ``airflow.sdk`` on 2.11).
