@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stop import process_state
 from airflow_provider_stop.hooks import bounds
+from airflow_provider_stop.hooks.errors import RequestDeadlineError
 from airflow_provider_stop.hooks.pacing import shared_pacer
 from airflow_provider_stop.hooks.redaction import url_without_userinfo
 
@@ -171,6 +172,7 @@ class SharedLimiter:
                 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
                 storage = storage_from_string(self.uri, **_storage_options(self.uri, self.timeout))
+                storage.check()  # connects now, within the setup's time, not the first request's
                 try:
                     self._limiter = MovingWindowRateLimiter(storage)
                 except NotImplementedError:  # memcached has no moving window
@@ -237,25 +239,40 @@ class SharedLimiter:
 
     def _pause(self, granted: bool, wait: float, limit: RateLimit) -> float | None:
         """How long to sleep: until the request's turn, or before asking again (with a little jitter,
-        so the processes that wait for one slot do not all ask at once); None when the sleep would
-        pass the wait's deadline (the request then goes at once)."""
+        so the processes that wait for one slot do not all ask at once). None when the sleep would
+        pass the wait's deadline: a granted request then goes at once (the slot is its own); one
+        without a slot sleeps until the deadline and is not sent (``_past_deadline``)."""
         pause = wait if granted else wait + random.uniform(0, 1 / limit.per_second)  # not secrecy
         deadline = bounds.current_wait_deadline()
         if deadline is not None and time.time() + pause >= deadline:
             return None
         return pause
 
-    def _count(self, shared: bool) -> None:
+    @staticmethod
+    def _past_deadline(limit: RateLimit) -> RequestDeadlineError:
+        """A status read that found no slot before its wait's deadline is the wait's timeout (the wait
+        loop says so; a worker then defers), never a request sent past the account's limit: requests
+        many processes held back until one deadline would reach the service together."""
+        return RequestDeadlineError(
+            f"the wait's deadline came while {limit.service} {limit.scope} waited for the account's "
+            "rate limit (rate_limit_storage)"
+        )
+
+    def _count(self, shared: bool, logger: Any) -> None:
         with self._state_lock:
+            first = shared and not self.shared
             if shared:
                 self.shared += 1
             else:
                 self.alone += 1
+        if first:
+            logger.info("rate_limit_storage %s: this process shares the accounts' limits there", self.name)
 
     # ---- callers -----------------------------------------------------------------------------
     def acquire(self, limit: RateLimit, logger: Any = log) -> bool:
         """Block until the account has a free slot; False when the request goes at the process's own
-        pace alone (storage down or slow, or the wait's deadline too close)."""
+        pace alone (storage down or slow). ``RequestDeadlineError`` when no slot came before the
+        wait's deadline (``_past_deadline``)."""
         while self.available():
             if not self._ready():
                 self._failed(TimeoutError(), logger)
@@ -267,14 +284,15 @@ class SharedLimiter:
                 self._failed(exc, logger)
                 break
             pause = self._pause(granted, wait, limit)
+            if pause is None and not granted:
+                time.sleep(max(0.0, (bounds.current_wait_deadline() or 0.0) - time.time()))
+                raise self._past_deadline(limit)
             if pause:
                 time.sleep(pause)
             if granted:
-                self._count(True)
+                self._count(True, logger)
                 return True
-            if pause is None:
-                break
-        self._count(False)
+        self._count(False, logger)
         return False
 
     async def aacquire(self, limit: RateLimit, logger: Any = log) -> bool:
@@ -292,14 +310,15 @@ class SharedLimiter:
                 self._failed(exc, logger)
                 break
             pause = self._pause(granted, wait, limit)
+            if pause is None and not granted:
+                await asyncio.sleep(max(0.0, (bounds.current_wait_deadline() or 0.0) - time.time()))
+                raise self._past_deadline(limit)
             if pause:
                 await asyncio.sleep(pause)
             if granted:
-                self._count(True)
+                self._count(True, logger)
                 return True
-            if pause is None:
-                break
-        self._count(False)
+        self._count(False, logger)
         return False
 
 
