@@ -265,3 +265,19 @@ def test_the_workers_polling_before_it_defers_takes_the_shared_slots(
     assert polls >= 2
     used = shared_limit.limiter(redis_url, 0.5)
     assert used.shared == len(amperity.requests) and used.alone == 0  # the token, the stop, every poll
+
+
+def test_a_read_that_finds_no_slot_before_its_waits_deadline_is_not_sent(redis_url: str) -> None:
+    """Many processes held back until one deadline must not all send then: the read ends the wait."""
+    from airflow_provider_stop.hooks import bounds
+    from airflow_provider_stop.hooks.errors import RequestDeadlineError
+
+    limit = RateLimit("amperity", "app.amperity.com", "acme", per_second=1 / 30)
+    assert SharedLimiter(redis_url).acquire(limit)  # another process took the window's one slot
+    late = SharedLimiter(redis_url)
+    with bounds.wait_deadline(time.time() + 0.2), pytest.raises(RequestDeadlineError, match="deadline"):
+        late.acquire(limit)
+    assert late.shared == 0 and late.alone == 0
+    with bounds.wait_deadline(time.time() + 0.2), pytest.raises(RequestDeadlineError):
+        asyncio.run(late.aacquire(limit))
+    assert late.acquire(RateLimit("amperity", "app.amperity.com", "globex", per_second=1 / 30))
