@@ -199,6 +199,10 @@ class SharedLimiter:
         turn = float(reset) - seconds + max(0, used - 1) * seconds / amount
         return True, min(max(0.0, turn - now), float(seconds))
 
+    def close(self) -> None:
+        """End the pool's threads once the calls in flight are done (each ends within its timeout)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
     # ---- health ------------------------------------------------------------------------------
     def available(self) -> bool:
         return time.monotonic() >= self._down_until
@@ -322,9 +326,18 @@ class SharedLimiter:
         return False
 
 
+class _Limiters(dict[tuple[int, str, float], SharedLimiter]):
+    """The process's limiters; forgetting them (``process_state.reset``) also ends their threads."""
+
+    def clear(self) -> None:
+        for shared in self.values():
+            shared.close()
+        super().clear()
+
+
 #: One limiter per storage and process (a forked process gets its own: the pool's threads and the
 #: storage's connections do not survive a fork).
-_limiters: dict[tuple[int, str, float], SharedLimiter] = process_state.shared("shared limiters", dict)
+_limiters: _Limiters = process_state.shared("shared limiters", _Limiters)
 _limiters_lock = threading.Lock()
 
 
