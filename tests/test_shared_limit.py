@@ -281,3 +281,21 @@ def test_a_read_that_finds_no_slot_before_its_waits_deadline_is_not_sent(redis_u
     with bounds.wait_deadline(time.time() + 0.2), pytest.raises(RequestDeadlineError):
         asyncio.run(late.aacquire(limit))
     assert late.acquire(RateLimit("amperity", "app.amperity.com", "globex", per_second=1 / 30))
+
+
+def test_a_storage_that_cannot_be_made_is_reported_once_and_never_fails_a_request(
+    amperity: AmperityEmulator, monkeypatch: pytest.MonkeyPatch, logs: LogCapture
+) -> None:
+    """A scheme whose client library is missing (or a typo): the setting is wrong, not the stop."""
+    monkeypatch.setenv(STORAGE, "nosuchstorage://:storage-password@127.0.0.1:1/0")
+    amperity.add_run("wf-1")
+    hook = AmperityHook(**FAST_RETRIES)
+    assert hook.stop("wf-1").accepted
+
+    async def in_the_loop() -> str | None:
+        async with hook.async_client() as client:
+            return (await hook.aget_status(client, "wf-1")).raw_state
+
+    assert asyncio.run(in_the_loop()) in ("canceling", "canceled")
+    text = logs.text()
+    assert warnings_in(text) == 1 and "storage-password" not in text, text

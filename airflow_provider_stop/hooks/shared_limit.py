@@ -234,8 +234,8 @@ class SharedLimiter:
         return self._setup.done()
 
     async def _aready(self) -> bool:
-        if not self._setup.done():
-            with contextlib.suppress(*_TIMEOUTS):
+        if not self._setup.done():  # a setup that failed is met again, and reported, by ``take``
+            with contextlib.suppress(Exception):
                 await asyncio.wait_for(
                     asyncio.shield(asyncio.wrap_future(self._setup)), SETUP_TIMEOUT_SECONDS
                 )
