@@ -2,7 +2,7 @@
 VENV := .venv
 BIN  := $(VENV)/bin
 
-.PHONY: demo test ci lint typecheck pytest serve bench e2e matrix docs clean
+.PHONY: demo test ci lint typecheck pytest serve bench e2e e2e-production matrix docs clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh $(VENV)
@@ -13,8 +13,9 @@ demo: $(VENV)/.installed
 # The README's test command: lint, types, pytest on the newest Airflow, a real deployment (make e2e).
 test: lint typecheck pytest e2e
 
-# What CI runs (.ci/run): the test command, the docs, then every other supported Airflow minor and Python.
-ci: test docs matrix
+# What CI runs (.ci/run): the test command, the docs, the production-shaped deployment, then every other
+# supported Airflow minor and Python.
+ci: test docs e2e-production matrix
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -50,7 +51,15 @@ docs: $(VENV)/.installed
 # testpaths). E2E_ARGS: pytest options, e.g. `-k fast_stop --runs 50`, `--config section.option=value`,
 # `--code-root DIR`, or test modules (`e2e/test_examples.py e2e/test_secrets.py`: then only those).
 e2e: $(VENV)/.installed
-	$(BIN)/python -m pytest $(if $(filter e2e/%,$(E2E_ARGS)),,e2e) -p no:randomly --timeout 1200 -v --tb=short \
+	$(BIN)/python -m pytest $(if $(filter e2e/%,$(E2E_ARGS)),,e2e --ignore=e2e/test_production.py) -p no:randomly \
+	  --timeout 1200 -v --tb=short -o console_output_style=times $(E2E_ARGS)
+
+# The shared rate limit in a production-shaped deployment (PostgreSQL, CeleryExecutor with Redis, two
+# triggerers; Debian's postgresql and redis-server, installed when missing): 40 deferrable stops of one
+# Amperity tenant, with and without [stop_provider] rate_limit_storage (docs/rate-limits.md). CI runs it
+# after `make test` (.ci/run); a few minutes.
+e2e-production: $(VENV)/.installed
+	$(BIN)/python -m pytest e2e/test_production.py -p no:randomly --timeout 900 -v --tb=short \
 	  -o console_output_style=times $(E2E_ARGS)
 
 # Every supported (Airflow, Python) pair of scripts/airflow-releases.txt in its own environment under

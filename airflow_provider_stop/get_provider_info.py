@@ -88,9 +88,10 @@ def get_provider_info() -> dict[str, Any]:
         "config": {
             "stop_provider": {
                 "description": (
-                    "How deferrable stops hand over to the triggerer. Airflow can fail a deferred task "
-                    "whose trigger fires within seconds of the deferral (apache/airflow issues 66374, "
-                    "67287, 71580): these settings keep a fast stop off that race."
+                    "How deferrable stops hand over to the triggerer (Airflow can fail a deferred task "
+                    "whose trigger fires within seconds of the deferral, apache/airflow issues 66374, "
+                    "67287, 71580: these settings keep a fast stop off that race), and where the "
+                    "processes of a deployment share each account's documented rate limit."
                 ),
                 "options": {
                     "wait_before_defer": {
@@ -114,6 +115,32 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "float",
                         "example": "10",
                         "default": "10",
+                    },
+                    "rate_limit_storage": {
+                        "description": (
+                            "A storage URI of the limits library (redis://, rediss://, redis+sentinel://, "
+                            "redis+cluster://, memcached://, ...; pip install "
+                            "'airflow-provider-stop[redis]' for the Redis ones). When set, every worker "
+                            "and triggerer process of the deployment shares each account's documented "
+                            "rate limit (keyed by service, host and account, never by process). Unset: "
+                            "each process paces itself alone, so N processes may send N times the pace. "
+                            "A storage that is down or slow never fails a stop: the process warns once "
+                            "and paces itself alone."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "redis://redis:6379/1",
+                        "default": None,
+                    },
+                    "rate_limit_storage_timeout": {
+                        "description": (
+                            "Seconds one call to rate_limit_storage may take before the process goes on "
+                            "at its own pace (and asks the storage again 30 seconds later)."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "0.5",
+                        "default": "0.5",
                     },
                 },
             }

@@ -19,19 +19,20 @@ from typing import Any
 
 from bench.common import ROOT, Row, measured_tree_first, print_table
 
-SECTIONS = ("parse", "wait", "triggerer", "bulk")
+SECTIONS = ("parse", "wait", "triggerer", "bulk", "shared_limit")
 
 
 def worker(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """The worker ``name``. The comparisons import ``airflow_provider_stop``, so they are imported
     here, once the tree being measured leads ``sys.path``."""
-    from bench import bulk, parse, triggerer, wait
+    from bench import bulk, parse, shared_limit, triggerer, wait
 
     workers = {
         "parse": parse.worker_parse,
         "wait": wait.worker_wait,
         "triggerer": triggerer.worker_triggerer,
         "bulk": bulk.worker_bulk,
+        "shared_limit": shared_limit.worker_shared_limit,
     }
     return workers[name]
 
@@ -55,6 +56,16 @@ def parse_args() -> argparse.Namespace:
         type=Path,
         help="a checkout of the code to compare with (e.g. `git worktree add /tmp/bench-old 0378ade`)",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        default=[1, 10, 40],
+        help="process counts of the shared-limit rows",
+    )
+    parser.add_argument(
+        "--limit-seconds", type=float, default=10.0, help="seconds each shared-limit run polls"
+    )
     parser.add_argument("--only", choices=SECTIONS, action="append")
     return parser.parse_args()
 
@@ -63,6 +74,7 @@ def run_sections(opts: argparse.Namespace) -> list[Row]:
     """The comparisons asked for, in the table's order, each announced as it starts (they take minutes)."""
     from bench.bulk import bench_bulk
     from bench.parse import bench_parse
+    from bench.shared_limit import bench_shared_limit
     from bench.triggerer import bench_triggerer
     from bench.wait import bench_wait
 
@@ -87,6 +99,13 @@ def run_sections(opts: argparse.Namespace) -> list[Row]:
             flush=True,
         )
         rows += bench_bulk(opts.dfs_ids, opts.pipelines, opts.ds_sources, 1.0, opts.old_tree)
+    if "shared_limit" in sections:
+        print(
+            f"Shared rate limit: {opts.processes} processes on one Amperity tenant, "
+            f"{opts.limit_seconds:.0f} s each, with and without Redis ...",
+            flush=True,
+        )
+        rows += bench_shared_limit(opts.processes, opts.limit_seconds)
     return rows
 
 

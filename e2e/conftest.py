@@ -15,6 +15,10 @@ run the others recorded in ``driver.runs``).
     python -m pytest e2e [-k fast_stop] [--runs 20] [--config section.option=value]
                          [--code-root PATH]   # import the provider (and example DAGs) from another tree
 
+``test_production.py`` is not a phase of this deployment: it brings up its own, production-shaped one
+(``e2e/production.py``: PostgreSQL, CeleryExecutor with Redis, two triggerers) and runs alone, as
+``make e2e-production`` (``make e2e`` leaves it out).
+
 Not collected by a plain ``pytest`` (``testpaths`` is ``tests``). Besides pytest's own summary it prints
 the phases' figures and ``e2e: N passed, M failed`` at the end.
 """

@@ -185,6 +185,32 @@ def amperity(monkeypatch: pytest.MonkeyPatch) -> Iterator[AmperityEmulator]:
     yield from _serve(emulator, monkeypatch, requests_per_second=500)
 
 
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A throw-away Redis server on loopback (Debian's ``redis-server``, installed when missing and
+    this is root: ``e2e/servers.py``); the tests that need one are skipped, saying why, without it."""
+    pytest.importorskip("redis", reason="the redis client is missing: pip install '.[redis]'")
+    from e2e.servers import RedisServer, ServerUnavailable
+
+    try:
+        server = RedisServer().start()
+    except ServerUnavailable as exc:
+        pytest.skip(f"no Redis server for the shared rate-limit tests: {exc}")
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The Redis server's URL, emptied for this test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server)
+    client.flushall()
+    client.close()
+    return redis_server
+
+
 def use_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn: dict[str, Any]) -> None:
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
 

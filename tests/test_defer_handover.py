@@ -181,3 +181,22 @@ def test_after_an_escalation_a_fast_forced_stop_finishes_without_a_second_deferr
         assert result["stuck"]["raw_state"] == "Stopped"
         forces = [r.query["force"][0] for r in emu.requests if r.method == "POST"]
         assert forces == ["false", "true"]
+
+
+def test_a_status_read_refused_for_now_on_the_worker_defers_instead_of_failing(
+    amperity: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rate limited past its retries while it waits on the worker (many tasks of one account at
+    once): the stop is sent, so the task defers and the trigger reads again; it does not fail."""
+    from airflow_provider_stop.operators.amperity import AmperityStopWorkflowRunOperator
+
+    settings(monkeypatch, wait_before_defer=10, trigger_min_delay=0)
+    amperity.add_run("wf-1")
+    amperity.inject("status", status=429, times=100, method="GET")
+    op = AmperityStopWorkflowRunOperator(
+        task_id="stop", workflow_run_id="wf-1", deferrable=True, poll_interval=0.05, hook_params=HOOK
+    )
+    with pytest.raises(TaskDeferred) as caught:
+        op.execute({})
+    assert caught.value.trigger.target_ids == ["wf-1"]
+    assert amperity.count("POST", "/api/workflow/runs/wf-1/stop") == 1

@@ -4,8 +4,9 @@ built on it.
 The machinery it is made of lives in modules named for it: ``transport`` (sending one request within
 its bounds), ``error_mapping`` (answers to named errors), ``batching`` (many targets, one error naming
 every failure), ``listing`` (paged lists and the status reads that go through them), ``waiting`` (the
-wait loop), ``connection`` (reading an Airflow connection), ``redaction``, ``bounds``, ``pacing``,
-``client_pool`` and ``retrying``; the data in ``data`` and ``errors``.
+wait loop), ``connection`` (reading an Airflow connection), ``redaction``, ``bounds``, ``pacing``
+(one process's pace), ``shared_limit`` (an account's limit across processes), ``client_pool`` and
+``retrying``; the data in ``data`` and ``errors``.
 
 Nothing heavy is imported at module level.
 """
@@ -35,9 +36,9 @@ from airflow_provider_stop.hooks.errors import (
     collect,
 )
 from airflow_provider_stop.hooks.listing import ListReads
-from airflow_provider_stop.hooks.pacing import shared_pacer
 from airflow_provider_stop.hooks.redaction import Redactor, credential_values, url_without_userinfo
 from airflow_provider_stop.hooks.retrying import RetrySettings
+from airflow_provider_stop.hooks.shared_limit import configured_storage, limiter
 from airflow_provider_stop.hooks.validation import clip, validate_positive_number, validate_target_id
 
 if TYPE_CHECKING:
@@ -120,6 +121,10 @@ class StopServiceHook(ListReads, BaseHook):
         #: The largest answer read; past it the provider's ``ResponseTooLargeError``.
         self.max_response_bytes = max_response_bytes or bounds.max_response_bytes()
         self.retry = RetrySettings(max_attempts, retry_min_wait, retry_max_wait, retry_max_elapsed)
+        #: ``[stop_provider] rate_limit_storage`` and its timeout ("": each process paces itself alone).
+        self.rate_limit_storage, self.rate_limit_storage_timeout = configured_storage()
+        if self.rate_limit_storage:  # its client is made in the background while the hook starts
+            limiter(self.rate_limit_storage, self.rate_limit_storage_timeout)
         self._config: ClientConfig | None = None
         self._config_lock = threading.Lock()
         self._session: requests.Session | None = None
@@ -152,15 +157,9 @@ class StopServiceHook(ListReads, BaseHook):
         raise NotImplementedError
 
     def budget_wait(self, request: ApiRequest) -> float:
-        """Seconds to wait before sending. Paces services with a documented request rate (the
-        ``requests_per_second`` class attribute or connection setting) across the whole process."""
-        config = self._config
-        rate = (config.settings if config else {}).get("requests_per_second", self.requests_per_second)
-        if not rate:
-            return 0.0
-        account = str(config.settings.get("account", "")) if config else ""
-        key = (type(self).__name__, config.base_url if config else "", account)
-        return shared_pacer(key, float(rate)).reserve()
+        """Seconds to wait before sending for a budget the service reports as it goes (DataSift's
+        credits); the documented request rate is ``rate_limit``'s. Default: none."""
+        return 0.0
 
     # ---- credentials obtained at run time (e.g. OAuth) -------------------------------------
     def request_auth(self) -> Mapping[str, str]:

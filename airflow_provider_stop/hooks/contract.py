@@ -30,7 +30,9 @@
 - ``alternative_request`` / ``both_refused`` / ``request_answered``: a request the service may
   take in another form (DataSift's two stop forms), tried once when the first is refused.
 - ``request_auth`` / ``arequest_auth`` and ``invalidate_auth`` (credentials got at run time),
-  ``credential_urls``, ``observe_response`` and ``budget_wait`` (rate budgets),
+  ``credential_urls``, ``observe_response`` and ``budget_wait`` (budgets the service reports),
+  ``rate_limit`` (the documented rate a request counts against and whose account it is: shared across
+  processes by ``[stop_provider] rate_limit_storage``),
   ``prior_errors`` / ``aprior_errors``, ``after_stops`` and ``after_wait`` (e.g. to log a budget).
 
 That is the whole list (``EXTENSION_POINTS``); ``tests/test_hook_contract.py`` fails when a
@@ -118,6 +120,7 @@ EXTENSION_POINTS = frozenset(
         "credential_urls",
         "observe_response",
         "budget_wait",
+        "rate_limit",
         "prior_errors",
         "aprior_errors",
         "after_stops",

@@ -32,6 +32,7 @@ from airflow_provider_stop.hooks.base import StopServiceHook
 from airflow_provider_stop.hooks.connection import (
     base_url_from_connection,
     connection_extra,
+    rate_from_extra,
     verify_from_extra,
 )
 from airflow_provider_stop.hooks.data import (
@@ -113,7 +114,9 @@ class DataSiftHook(StopServiceHook, service="datasift"):
     Connection: ``login`` is the username, ``password`` the API key (sent as the raw header
     ``Authorization: username:apikey``). ``host`` defaults to ``https://api.datasift.com``; extra
     ``api_version`` (``v1.6``) and ``stop_form``: ``auto`` (default: whichever the server takes, see the
-    module docstring), or exactly ``put_form`` (documented) or ``post_json`` (the official clients).
+    module docstring), or exactly ``put_form`` (documented) or ``post_json`` (the official clients);
+    ``requests_per_second`` paces every call of the username (the documented limit is a credit budget,
+    which the hook follows from the answers' headers).
     """
 
     target_noun = "source"
@@ -159,7 +162,12 @@ class DataSiftHook(StopServiceHook, service="datasift"):
             headers={"Authorization": header, "User-Agent": "airflow-provider-stop"},
             verify=verify_from_extra(extra),
             secrets=(conn.password, header),
-            settings={"stop_form": stop_form},
+            # The credit budget is the service's; a pace only when the connection asks, per username.
+            settings={
+                "stop_form": stop_form,
+                "account": conn.login,
+                "requests_per_second": rate_from_extra(extra, None, f"connection {conn.conn_id!r}"),
+            },
         )
 
     # ---- the credit budget ----------------------------------------------------------------

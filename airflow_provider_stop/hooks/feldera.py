@@ -17,6 +17,7 @@ from airflow_provider_stop.hooks.base import StopServiceHook
 from airflow_provider_stop.hooks.connection import (
     base_url_from_connection,
     connection_extra,
+    rate_from_extra,
     verify_from_extra,
 )
 from airflow_provider_stop.hooks.data import (
@@ -108,7 +109,8 @@ class FelderaHook(StopServiceHook, service="feldera"):
 
     Connection: ``host`` is the manager URL (``http://localhost:8080`` when empty), ``password`` the
     API key (``apikey:…``, sent as ``Authorization: Bearer``; leave empty for a local open-source
-    server), extra ``tenant`` is sent as ``Feldera-Tenant``, extra ``verify`` controls TLS checks.
+    server), extra ``tenant`` is sent as ``Feldera-Tenant``, extra ``verify`` controls TLS checks,
+    extra ``requests_per_second`` paces every call to the host (and tenant): no limit is documented.
     """
 
     target_noun = "pipeline"
@@ -125,8 +127,17 @@ class FelderaHook(StopServiceHook, service="feldera"):
         if tenant:
             headers["Feldera-Tenant"] = str(tenant)
         base = base_url_from_connection(conn, self.default_host)
+        where = f"connection {conn.conn_id!r}"
         return ClientConfig(
-            base_url=base + "/v0", headers=headers, verify=verify_from_extra(extra), secrets=secrets
+            base_url=base + "/v0",
+            headers=headers,
+            verify=verify_from_extra(extra),
+            secrets=secrets,
+            # No documented limit: paced only when the connection asks, per host (and tenant).
+            settings={
+                "account": str(tenant or ""),
+                "requests_per_second": rate_from_extra(extra, None, where),
+            },
         )
 
     # ---- requests and answers --------------------------------------------------------------

@@ -48,7 +48,7 @@ from airflow_provider_stop.hooks.errors import (
     StopRejectedError,
 )
 from airflow_provider_stop.hooks.listing import ListPager
-from airflow_provider_stop.hooks.pacing import shared_pacer
+from airflow_provider_stop.hooks.shared_limit import RateLimit, host_of
 from airflow_provider_stop.hooks.validation import answer_id, ascii_int, clip, optional_text, shown
 
 if TYPE_CHECKING:
@@ -134,7 +134,11 @@ class RainforestHook(StopServiceHook, service="rainforest"):
             params={"api_key": conn.password},
             verify=verify_from_extra(extra),
             secrets=(conn.password,),
-            settings={"resource": resource, "list_requests_per_minute": list_rate},
+            settings={
+                "resource": resource,
+                "list_requests_per_minute": list_rate,
+                "account": hashlib.sha256(conn.password.encode()).hexdigest()[:16],
+            },
         )
 
     @property
@@ -149,16 +153,17 @@ class RainforestHook(StopServiceHook, service="rainforest"):
     def _path(self, *segments: str) -> str:
         return "/" + "/".join([self.resource, *segments])
 
-    def budget_wait(self, request: ApiRequest) -> float:
-        """The list is limited to 60 requests a minute per account: pace every list request of the
-        process (stop-all reads it page by page); other calls have no documented limit."""
+    def rate_limit(self, request: ApiRequest) -> RateLimit | None:
+        """The list is limited to 60 requests a minute per account: every list request is paced (stop-all
+        reads it page by page), and shared across processes with ``rate_limit_storage``; other calls
+        have no documented limit. The account is a digest of the key: the key is in no pacer or
+        storage key."""
         config = self._config
         if config is None or request.method != "GET" or request.path != self._path():
-            return 0.0
+            return None
         per_second = float(config.settings["list_requests_per_minute"]) / 60.0
-        # one pace per account (a digest of the key: the secret itself is kept nowhere else)
-        account = hashlib.sha256(str(config.params.get("api_key", "")).encode()).hexdigest()[:16]
-        return shared_pacer((type(self).__name__, config.base_url, account, "list"), per_second).reserve()
+        account = config.settings["account"]
+        return RateLimit(self.conn_type, host_of(config.base_url), account, per_second, "list")
 
     # ---- answers ----------------------------------------------------------------------------
     def _body(self, response: ApiResponse) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""The transport: sends a hook's request within its bounds (``bounds``), paced (``pacing``), on the
-loop's shared client (``client_pool``), retried (``retrying``), and passes every error through the
-hook's redactor (``redaction``).
+"""The transport: sends a hook's request within its bounds (``bounds``), paced (``pacing``, and across
+processes ``shared_limit``), on the loop's shared client (``client_pool``), retried (``retrying``), and
+passes every error through the hook's redactor (``redaction``).
 
 Nothing here imports an HTTP library at module level.
 """
@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from airflow_provider_stop.hooks import bounds
+from airflow_provider_stop.hooks import bounds, shared_limit
 from airflow_provider_stop.hooks.client_pool import request_slots, shared_async_client
 from airflow_provider_stop.hooks.data import ApiRequest, ApiResponse, ClientConfig
 from airflow_provider_stop.hooks.errors import (
     InvalidInputError,
+    RateLimitedError,
     RequestDeadlineError,
     ResponseTooLargeError,
     ServiceUnavailableError,
@@ -27,6 +28,7 @@ from airflow_provider_stop.hooks.errors import (
 )
 from airflow_provider_stop.hooks.redaction import Redactor
 from airflow_provider_stop.hooks.retrying import RetrySettings
+from airflow_provider_stop.hooks.shared_limit import RateLimit, host_of
 
 if TYPE_CHECKING:
     import httpx
@@ -51,13 +53,18 @@ class HttpTransport:
     """
 
     hook_name: ClassVar[str]
+    conn_type: ClassVar[str]
+    requests_per_second: ClassVar[float | None]
     request_timeout: float
+    rate_limit_storage: str
+    rate_limit_storage_timeout: float
     max_response_bytes: int
     retry: RetrySettings
     redact: Redactor
     _session: requests.Session | None
     #: HTTP exchanges this hook sent (every attempt and page), for metrics.
     requests_sent: int = 0
+    _config: ClientConfig | None
 
     if TYPE_CHECKING:
 
@@ -171,12 +178,58 @@ class HttpTransport:
             status_code=status,
         )
 
+    # ---- pacing -----------------------------------------------------------------------------
+    def rate_limit(self, request: ApiRequest) -> RateLimit | None:
+        """The documented rate ``request`` counts against and whose account it is (None: no limit).
+        Default: every request, at the ``requests_per_second`` class attribute or connection setting,
+        for the account the config's ``account`` setting names (never a secret: digest a key)."""
+        config = self._config
+        if config is None:
+            return None
+        rate = config.settings.get("requests_per_second", self.requests_per_second)
+        if not rate:
+            return None
+        account = str(config.settings.get("account", ""))
+        return RateLimit(self.conn_type, host_of(config.base_url), account, float(rate))
+
+    def _pace(self, request: ApiRequest) -> None:
+        """Before sending: the service's reported budget, the process's pace, the account's shared one."""
+        if (pause := self.budget_wait(request)) > 0:
+            time.sleep(pause)
+        if (limit := self.rate_limit(request)) is not None:
+            shared_limit.pace(limit, self.rate_limit_storage, self.rate_limit_storage_timeout, self.log)
+
+    async def _apace(self, request: ApiRequest) -> None:
+        if (pause := self.budget_wait(request)) > 0:
+            await asyncio.sleep(pause)
+        if (limit := self.rate_limit(request)) is not None:
+            storage, timeout = self.rate_limit_storage, self.rate_limit_storage_timeout
+            await shared_limit.apace(limit, storage, timeout, self.log)
+
+    def _judge(self, request: ApiRequest, response: ApiResponse) -> None:
+        """``raise_for_response``; a rate-limit answer slows this process's pace (another process, or
+        another client of the account, spent it), any other answer lets it recover."""
+        limit = self.rate_limit(request)
+        try:
+            self.raise_for_response(request, response)
+        except RateLimitedError:
+            if limit is not None and shared_limit.rate_limited(limit):
+                self.log.warning(
+                    "%s: rate limited; this process now paces %s at %.2g requests a second",
+                    self.hook_name,
+                    limit.scope,
+                    shared_limit.current_pace(limit),
+                )
+            raise
+        if limit is not None:
+            shared_limit.answered(limit)
+
     def _send_once(self, request: ApiRequest) -> ApiResponse:
         """One request; a 401 is answered once with fresh credentials when the hook can get them."""
         response = self._exchange(request)
         if self._renewed_credentials(request, response):
             response = self._exchange(request)
-        self.raise_for_response(request, response)
+        self._judge(request, response)
         return response
 
     def _call(self, config: ClientConfig, request: ApiRequest, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -215,8 +268,7 @@ class HttpTransport:
         self._counted()
         config = self.config
         headers = {**self._headers(config, request), **(self.request_auth() if request.authenticate else {})}
-        if (pause := self.budget_wait(request)) > 0:
-            time.sleep(pause)
+        self._pace(request)
         deadline, by_wait = bounds.request_deadline(self.request_timeout)
         session = self.get_conn()
         with bounds.Guard(deadline) as guard:
@@ -250,7 +302,7 @@ class HttpTransport:
         response = await self._aexchange(client, request)
         if self._renewed_credentials(request, response):
             response = await self._aexchange(client, request)
-        self.raise_for_response(request, response)
+        self._judge(request, response)
         return response
 
     async def _aexchange(self, client: httpx.AsyncClient, request: ApiRequest) -> ApiResponse:
@@ -260,8 +312,7 @@ class HttpTransport:
         config = await self.aconfig()
         auth = await self.arequest_auth(client) if request.authenticate else {}
         headers = {**self._headers(config, request), **auth}
-        if (pause := self.budget_wait(request)) > 0:
-            await asyncio.sleep(pause)
+        await self._apace(request)
         deadline, by_wait = bounds.request_deadline(self.request_timeout)
         call = self._call(config, request, headers)
         try:

@@ -25,6 +25,7 @@ from airflow_provider_stop.hooks.data import StopAck, TargetStatus
 from airflow_provider_stop.hooks.errors import (
     BatchStopError,
     StopTimeoutError,
+    TransientStopError,
 )
 from airflow_provider_stop.hooks.validation import validate_positive_number
 from airflow_provider_stop.links.base import TargetLinks
@@ -194,6 +195,11 @@ class StopOperatorBase(TargetLinks, ServiceBinding, BaseOperator):
         except StopTimeoutError as exc:
             self.log.info("Still running after %.1fs on the worker: deferring %s", window, exc.pending)
             return exc.statuses, exc.pending
+        except TransientStopError as exc:
+            # The stop is sent; a read that failed for now (rate limited, unavailable) is the
+            # trigger's to repeat, not a reason to fail the task.
+            self.log.warning("Status read failed on the worker (%s): deferring %s", exc, target_ids)
+            return {}, target_ids
         self.log.info("All stopped within %.1fs of the stop: finishing on the worker, no deferral.", window)
         return statuses, []
 
