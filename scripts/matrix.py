@@ -12,7 +12,11 @@ time: see the file's header), then the provider's **built wheel** with its ``tes
    example DAGs under ``dag.test()``, provider registration) passes, run from a copy of the tests so
    the installed wheel, not the checkout, is what they import.
 
-The newest pair runs only 1 and 2 here: ``make pytest`` runs the whole suite on it in ``.venv``.
+Step 3 runs on the oldest and the newest Python of each minor (the Pythons where syntax, the standard
+library and the resolved dependencies differ most); the Pythons between get steps 1 and 2 only, which
+is what a Python version changes for this pure-Python package (``--all-pythons``: step 3 on every pair;
+kept out of CI for its 60-minute budget). The newest pair runs only 1 and 2 here: ``make pytest`` runs
+the whole suite on it in ``.venv``.
 Two environments run at a time (CI has 2 cores; the tests spend much of their time waiting on
 emulators). Prints one line per environment and a closing summary; exits non-zero if any failed.
 """
@@ -69,6 +73,8 @@ class Env:
     released: str
     python: str
     whole_suite_elsewhere: bool = False
+    #: Step 3 runs here (the oldest and newest Python of the minor, or ``--all-pythons``).
+    tests: bool = True
     status: str = "pending"
     summary: str = ""
     times: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -210,6 +216,9 @@ def build(env_: Env, uv: str, wheel: Path, pytest_args: list[str]) -> None:
     if env_.whole_suite_elsewhere:
         env_.summary += "; pytest: the whole suite runs in .venv (make pytest)"
         return
+    if not env_.tests:
+        env_.summary += "; pytest: on this minor's oldest and newest Python (--all-pythons: here too)"
+        return
     started = time.monotonic()
     tree = env_.dir / "src"
     for name in TEST_TREE:
@@ -232,6 +241,11 @@ def main() -> int:
     )
     parser.add_argument("--jobs", type=int, default=2, help="environments built and tested at once")
     parser.add_argument("--only", default="", help="e.g. '3.1' or '2.11.2-py3.10': run the matching ones")
+    parser.add_argument(
+        "--all-pythons",
+        action="store_true",
+        help="pytest on every Python, not only each minor's oldest and newest",
+    )
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest (after --)")
     args = parser.parse_args()
 
@@ -242,13 +256,19 @@ def main() -> int:
     rows = releases()
     newest = (rows[-1][0], "3.11")  # the pair .venv runs the whole suite on
     envs = [
-        Env(af, released, py, whole_suite_elsewhere=(af, py) == newest)
+        Env(
+            af,
+            released,
+            py,
+            whole_suite_elsewhere=(af, py) == newest,
+            tests=args.all_pythons or py in (pythons[0], pythons[-1]),
+        )
         for af, released, pythons in rows
         for py in pythons
     ]
     envs = [e for e in envs if args.only in f"{e.airflow}-py{e.python}"]
-    # Longest first: 3.x environments, then 2.11 (its dag.test() is faster), the check-only one last.
-    envs.sort(key=lambda e: (e.whole_suite_elsewhere, e.airflow.startswith("2."), e.name))
+    # Longest first: 3.x environments, then 2.11 (its dag.test() is faster), the check-only ones last.
+    envs.sort(key=lambda e: (e.whole_suite_elsewhere or not e.tests, e.airflow.startswith("2."), e.name))
 
     started = time.monotonic()
     dist = WORK / "dist"
