@@ -14,6 +14,8 @@ from airflow_provider_stop.operators.feldera import FelderaStopAllPipelinesOpera
 from airflow_provider_stop.operators.rainforest import RainforestStopAllCollectionsOperator
 
 # Seconds between status checks; the demo and the tests turn it down.
+# A nightly stop-all that matches more than this fails before it stops anything (a filter gone wrong).
+MAX_TARGETS = 100
 POLL_INTERVAL = float(os.environ.get("STOP_EXAMPLES_POLL_INTERVAL", "10"))
 
 with DAG(
@@ -34,6 +36,7 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=1800,
+        max_targets=MAX_TARGETS,
     )
     # --8<-- [end:feldera]
     # --8<-- [start:dataforseo]
@@ -52,6 +55,7 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=1800,
+        max_targets=MAX_TARGETS,
     )
     # --8<-- [end:rainforest]
     # --8<-- [start:amperity]
@@ -60,6 +64,7 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=1800,
+        max_targets=MAX_TARGETS,
     )
     # --8<-- [end:amperity]
     # --8<-- [start:datasift]
@@ -68,5 +73,6 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=1800,
+        max_targets=MAX_TARGETS,
     )
     # --8<-- [end:datasift]

@@ -75,6 +75,12 @@ STEPS = [
         ["ledger_sync"],
     ),
     Step(
+        "stop-all preview (dry run: nothing stopped)",
+        "feldera_stop_all_preview",
+        None,
+        [],
+    ),
+    Step(
         "nightly teardown (stop all)",
         "nightly_teardown",
         None,

@@ -101,6 +101,17 @@ def test_the_stop_emits_an_asset_event_naming_what_it_stopped(feldera: FelderaEm
     ]
 
 
+def test_the_stop_all_preview_lists_and_stops_nothing(feldera: FelderaEmulator) -> None:
+    feldera.add_pipeline("etl_a")
+    feldera.add_pipeline("etl_b")
+    feldera.add_pipeline("idle", running=False)
+    dr = load_example_dag("feldera_stop_all_preview").test()
+    assert task_states(dr) == {"preview_stop_all": "success"}
+    result = xcom_value(dr, "preview_stop_all")
+    assert sorted(result) == ["etl_a", "etl_b"] and all(r["details"]["dry_run"] for r in result.values())
+    assert feldera.count("POST") == 0 and feldera.status_of("etl_a") == "Running"
+
+
 def test_teardown_stops_the_pipeline_even_when_the_work_fails(feldera: FelderaEmulator) -> None:
     feldera.add_pipeline("clickstream")
     dr = load_example_dag("feldera_teardown").test()
