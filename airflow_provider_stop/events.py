@@ -28,6 +28,13 @@ def error_payload(exc: BaseException, redact: Any = str) -> dict[str, Any]:
     }
 
 
+def failed_statuses(exc: BatchStopError) -> dict[str, Any]:
+    """The targets whose stop failed, as results carrying the error (``fail_on_partial_failure=False``)."""
+    return {
+        t: TargetStatus(t, None, False, f"{type(e).__name__}: {e}").to_dict() for t, e in exc.failures.items()
+    }
+
+
 def statuses_from_event(event: Mapping[str, Any]) -> dict[str, TargetStatus]:
     return {t: TargetStatus.from_dict(s) for t, s in (event.get("statuses") or {}).items()}
 

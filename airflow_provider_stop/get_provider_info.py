@@ -82,7 +82,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["airflow_provider_stop.triggers.wait", "airflow_provider_stop.on_kill"],
+                "python-modules": [
+                    "airflow_provider_stop.triggers.wait",
+                    "airflow_provider_stop.triggers.start",
+                    "airflow_provider_stop.on_kill",
+                ],
             }
         ],
         "config": {

@@ -227,13 +227,16 @@ class Deployment:
         return result.stdout.strip()
 
     def deferrable_tasks(self) -> dict[str, list[str]]:
-        """Per DAG, the tasks built with ``deferrable=True`` that wait (read from the DAG files)."""
+        """Per DAG, the tasks built with ``deferrable=True`` that wait and start on a worker (read from the
+        DAG files; a task with ``start_from_trigger`` is deferred by the scheduler, not by a worker)."""
         code = (
             "import json\n"
             "from airflow.dag_processing.dagbag import DagBag\n"
             f"bag = DagBag(dag_folder={str(self.home / 'dags')!r})\n"
             "print(json.dumps({d: [t.task_id for t in dag.tasks if getattr(t, 'deferrable', False)\n"
-            "    and getattr(t, 'wait_for_completion', True)] for d, dag in bag.dags.items()}))\n"
+            "    and getattr(t, 'wait_for_completion', True)\n"
+            "    and not getattr(t, 'start_from_trigger', False)]\n"
+            "    for d, dag in bag.dags.items()}))\n"
         )
         result = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
             [sys.executable, "-c", code], env=self.env(), capture_output=True, text=True, cwd=self.home

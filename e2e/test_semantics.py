@@ -5,6 +5,7 @@ own pipeline, also when mapped over (pipeline, connection) pairs."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -13,11 +14,14 @@ import pytest
 
 from e2e.driver import RUN_TIMEOUT, Driver
 
+#: The example DAG whose stop task starts in the triggerer (Airflow 3.3+).
+FROM_TRIGGERER = "feldera_stop_from_triggerer"
+
 
 @pytest.fixture(scope="module")
 def semantics(driver: Driver) -> Driver:
     driver.emu.set_stop_seconds(1.0)
-    for dag_id in ("e2e_deadline", "e2e_retry_resume", "e2e_mapped"):
+    for dag_id in ("e2e_deadline", "e2e_retry_resume", "e2e_mapped", FROM_TRIGGERER):
         driver.unpause(dag_id)
     return driver
 
@@ -133,3 +137,41 @@ def test_mapped_stops_each_stop_their_own_pipeline(semantics: Driver) -> None:
         assert tenant == ("tenant-b" if conn_id == "feldera_tenant_b" else None), f"{name}: tenant {tenant!r}"
     assert stop_requests(driver, bystander) == [] and feldera.status_of(bystander) != "Stopped"
     driver.figure("  mapped: 40 instances (20 by name, deferrable; 20 by name and connection), 1 stop each")
+
+
+def test_a_stop_started_in_the_triggerer_takes_no_worker(semantics: Driver) -> None:
+    """semantics: start_from_trigger (Airflow 3.3): the triggerer renders the pipeline, stops it and waits;
+    a clean stop ends the task there (no worker ever runs it), an error finishes on a worker with the
+    provider's error"""
+    driver, dag_id, feldera = semantics, FROM_TRIGGERER, semantics.emu.feldera
+    feldera.add_pipeline("sft_clean")
+    started = time.monotonic()
+    run_id = driver.trigger(dag_id, {"pipeline": "sft_clean"})
+    state = driver.dep.wait_run(dag_id, run_id, RUN_TIMEOUT)
+    took = time.monotonic() - started
+    assert state == "success", f"the run ended {state}\n{driver.where(dag_id, run_id)}"
+    ti = driver.dep.task_instance(dag_id, run_id, "stop_pipeline")
+    assert not ti.get("hostname") and not ti.get("pid"), f"a worker ran the task: {ti}"
+    (entry,) = [
+        e for e in driver.dep.xcom_entries(dag_id, run_id, "stop_pipeline") if e["key"] == "return_value"
+    ]
+    value = entry["value"] if isinstance(entry["value"], dict) else json.loads(entry["value"])
+    assert value["sft_clean"]["raw_state"] == "Stopped" and value["sft_clean"]["stopped"] is True, value
+    assert len(stop_requests(driver, "sft_clean")) == 1
+    log = driver.dep.task_log(dag_id, run_id, "stop_pipeline", ti["try_number"])
+    assert "All stopped in the triggerer" in log, log[-3000:]
+
+    missing = "sft_missing"
+    run_id = driver.trigger(dag_id, {"pipeline": missing})
+    state = driver.dep.wait_run(dag_id, run_id, RUN_TIMEOUT)
+    assert state == "failed", f"the run ended {state}\n{driver.where(dag_id, run_id)}"
+    ti = driver.dep.task_instance(dag_id, run_id, "stop_pipeline")
+    log = driver.dep.task_log(dag_id, run_id, "stop_pipeline", ti["try_number"])
+    assert "Resuming the task on a worker" in log and missing in log and "TargetNotFoundError" in log, log[
+        -3000:
+    ]
+    assert ti.get("hostname"), f"the failure was not reported by a worker: {ti}"
+    driver.figure(
+        f"  start from trigger: a clean stop ended in the triggerer, no worker ({took:.0f}s run); "
+        "an unknown pipeline failed on a worker with the provider's error"
+    )

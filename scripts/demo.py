@@ -55,6 +55,12 @@ STEPS = [
         expect_dag_failure=True,
     ),
     Step(
+        "stop task started in the triggerer (Airflow 3.3+)",
+        "feldera_stop_from_triggerer",
+        {"pipeline": "search_index"},
+        ["search_index"],
+    ),
+    Step(
         "your task, stopped on kill (in place + deferred)",
         "feldera_stop_on_kill",
         {"pipeline": "orders_backfill", "run_for": 10},

@@ -5,6 +5,7 @@ them (``execute``; ``TaskDeferred`` → the trigger rebuilt from its serialized 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 
 import tests.extra_services  # noqa: F401 - registers the test-only services
 from airflow_provider_stop import services
+from airflow_provider_stop._compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_stop.testing.base import Emulator
 
 #: The hook's retry budget in these suites: 4 attempts, short waits, a 0.5 s request timeout.
@@ -23,7 +25,10 @@ HOOK: dict[str, Any] = {
     "retry_max_wait": 0.05,
     "request_timeout": 0.5,
 }
-PATHS = ("stop", "wait_in_place", "wait_deferred", "sensor", "notifier")
+#: The paths every suite runs; Airflow 3.3 adds a stop task started in the triggerer.
+PATHS = ("stop", "wait_in_place", "wait_deferred", "sensor", "notifier") + (
+    ("start_from_trigger",) if AIRFLOW_V_3_3_PLUS else ()
+)
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,36 @@ def run_deferrable(task: Any, seen: dict[str, Any] | None = None) -> Any:
         return getattr(task, deferred.method_name)({}, event, **(deferred.kwargs or {}))
 
 
+def run_started_in_triggerer(task: Any, seen: dict[str, Any] | None = None) -> Any:
+    """What Airflow 3.3 does with a task that has ``start_from_trigger``: the scheduler stores its
+    ``start_trigger_args`` kwargs (JSON) in the trigger row, the triggerer builds the trigger from them
+    and runs it; an end-of-task event ends the task with its XCom, any other event resumes the task in
+    ``next_method`` on a worker."""
+    from airflow.triggers.base import BaseTaskEndEvent
+
+    args = task.start_trigger_args
+    kwargs = json.loads(json.dumps(args.trigger_kwargs))
+    if seen is not None:
+        seen["task"] = task
+        seen.setdefault("start_kwargs", []).append(kwargs)
+
+    async def first() -> Any:
+        async for event in import_string(args.trigger_cls)(**kwargs).run():
+            return event
+        raise AssertionError("the trigger ended without an event")
+
+    event = asyncio.run(first())
+    if isinstance(event, BaseTaskEndEvent):
+        assert event.task_instance_state == "success", event
+        if seen is not None:
+            seen.setdefault("events", []).append(event.xcoms)
+        return (event.xcoms or {})["return_value"]
+    payload = dict(event.payload)
+    if seen is not None:
+        seen.setdefault("events", []).append(payload)
+    return getattr(task, args.next_method)({}, payload)
+
+
 class NotifierReported(Exception):
     """A notifier never raises; the error it reported is turned into this, to compare outcomes."""
 
@@ -185,5 +220,8 @@ def run_path(drv: Driver, path: str, tid: str, timeout: float, seen: dict[str, A
         timeout=timeout,
         wait_for_completion=path != "stop",
         deferrable=path == "wait_deferred",
+        **({"start_from_trigger": True} if path == "start_from_trigger" else {}),
     )
+    if path == "start_from_trigger":
+        return run_started_in_triggerer(operator, seen)
     return run_deferrable(operator, seen)

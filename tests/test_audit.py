@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG, TaskDeferred
 
+from airflow_provider_stop import audit
 from airflow_provider_stop.hooks.errors import StopTimeoutError
-from airflow_provider_stop.operators import audit
 from airflow_provider_stop.operators.feldera import FelderaStopPipelineOperator
 from airflow_provider_stop.testing.feldera import FelderaEmulator
 from tests.conftest import FAST_RETRIES, run_dag, xcom_value

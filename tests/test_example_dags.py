@@ -14,6 +14,7 @@ from airflow_provider_stop.testing.feldera import FelderaEmulator
 from airflow_provider_stop.testing.rainforest import RainforestEmulator
 from tests.conftest import (
     AIRFLOW_V_3_1_PLUS,
+    AIRFLOW_V_3_3_PLUS,
     EXAMPLE_DAGS,
     callback_trigger,
     dagbag,
@@ -54,6 +55,7 @@ def test_every_example_dag_imports_cleanly() -> None:
         "nightly_teardown",
         "amperity_stop_workflow_run",
         "feldera_stop_on_kill",
+        "feldera_stop_from_triggerer",
         *HOWTO_DAGS,
     }
     assert expected <= set(bag.dag_ids)
@@ -75,6 +77,17 @@ def test_stop_task_defers_then_the_sensor_confirms(feldera: FelderaEmulator) -> 
     assert task_states(dr) == {"stop_pipeline": "success", "confirm_stopped": "success"}
     assert xcom_value(dr, "stop_pipeline")["orders_etl"]["raw_state"] == "Stopped"
     assert feldera.count("POST", "*/stop") == 1
+
+
+def test_the_stop_from_the_triggerer_example_stops_its_pipeline(feldera: FelderaEmulator) -> None:
+    """Under dag.test() the task runs on the (in-process) worker; the real triggerer start is in the e2e."""
+    feldera.add_pipeline("search_index")
+    dag = load_example_dag("feldera_stop_from_triggerer")
+    assert dag.get_task("stop_pipeline").start_from_trigger is AIRFLOW_V_3_3_PLUS
+    dr = dag.test()
+    assert task_states(dr) == {"stop_pipeline": "success"}
+    assert xcom_value(dr, "stop_pipeline")["search_index"]["raw_state"] == "Stopped"
+    assert feldera.count("POST", "*/search_index/stop") == 1
 
 
 @needs_airflow("3.0", "assets (and their events' extra) came with Airflow 3")

@@ -110,8 +110,8 @@ class Recorder:
 def test_refusals_and_escalations_are_counted(
     feldera: FelderaEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from airflow_provider_stop import metrics
     from airflow_provider_stop.hooks.errors import StopTimeoutError
-    from airflow_provider_stop.operators import metrics
     from airflow_provider_stop.operators.feldera import FelderaStopPipelineOperator
     from tests.conftest import FAST_RETRIES
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_stop import services
 from airflow_provider_stop.testing.base import Emulator
 from airflow_provider_stop.testing.feldera import FelderaEmulator
 from tests.conftest import LogCapture, use_connection
@@ -107,6 +108,10 @@ def test_secret_never_leaks(
             "not_before",
         }
         assert kwargs["conn_id"] == f"{drv.service}_default"
+    for kwargs in seen.get("start_kwargs", []):  # a task started in the triggerer: names, plain settings
+        assert set(kwargs) == {"service", "target_field", "conn_id_field", "settings", drv.target_field} | {
+            services.service(drv.service).conn_id_param
+        }
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

@@ -77,9 +77,13 @@ def task_deadline(
     ti = (context or {}).get("ti")
     start = getattr(ti, "start_date", None)
     started = start.timestamp() if isinstance(start, datetime) else time.time()
+    return min(deadline, started + usable_seconds(execution_timeout))
+
+
+def usable_seconds(execution_timeout: timedelta) -> float:
+    """What ``execution_timeout`` leaves the provider's wait: all of it less the margin."""
     seconds = execution_timeout.total_seconds()
-    margin = min(EXECUTION_TIMEOUT_MARGIN_MAX, EXECUTION_TIMEOUT_MARGIN * seconds)
-    return min(deadline, started + seconds - margin)
+    return seconds - min(EXECUTION_TIMEOUT_MARGIN_MAX, EXECUTION_TIMEOUT_MARGIN * seconds)
 
 
 def is_templated(value: Any) -> bool:

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from airflow_provider_stop._compat import AIRFLOW_V_3_0_PLUS, BaseOperator
+from airflow_provider_stop import audit, metrics
+from airflow_provider_stop._compat import (
+    AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_3_PLUS,
+    BaseOperator,
+    airflow_version,
+)
 from airflow_provider_stop.bindings.base import (
     DEFERRAL_GRACE_SECONDS,
     ServiceBinding,
@@ -19,22 +25,27 @@ from airflow_provider_stop.bindings.base import (
     defer_settings,
     mark_prior_errors,
     task_deadline,
+    usable_seconds,
 )
-from airflow_provider_stop.events import raise_from_event, statuses_from_event
+from airflow_provider_stop.events import failed_statuses, raise_from_event, statuses_from_event
 from airflow_provider_stop.hooks.data import StopAck, TargetStatus
 from airflow_provider_stop.hooks.errors import (
     BatchStopError,
+    InvalidInputError,
     StopTimeoutError,
     TransientStopError,
 )
 from airflow_provider_stop.hooks.validation import validate_positive_number
 from airflow_provider_stop.links.base import TargetLinks
-from airflow_provider_stop.operators import audit, metrics
 from airflow_provider_stop.operators.resume import StopJournal, StopRecord
 
 if TYPE_CHECKING:
     from airflow_provider_stop._compat import Context
     from airflow_provider_stop.hooks.base import StopServiceHook
+
+#: The trigger a task started in the triggerer runs (``start_from_trigger``); named, not imported, so a
+#: DAG file's parse imports no trigger module.
+START_TRIGGER = "airflow_provider_stop.triggers.start.StopStartTrigger"
 
 
 class StopOperatorBase(TargetLinks, ServiceBinding, BaseOperator):
@@ -55,6 +66,9 @@ class StopOperatorBase(TargetLinks, ServiceBinding, BaseOperator):
         others) — or, with ``False``, wait for the others and report the failed ones with their error.
     :param escalate_after: seconds after which targets still running get the service's stronger stop.
     :param hook_params: extra hook arguments (``request_timeout``, ``max_attempts``, retry waits).
+    :param start_from_trigger: Airflow 3.3+: the task starts in the triggerer, which renders the target
+        and connection fields, sends the stop and waits; a task whose targets all stop cleanly never
+        takes a worker slot (``triggers.start``).
     """
 
     ui_color = "#f6c9c9"
@@ -74,9 +88,11 @@ class StopOperatorBase(TargetLinks, ServiceBinding, BaseOperator):
         fail_on_partial_failure: bool = True,
         escalate_after: float | None = None,
         hook_params: dict[str, Any] | None = None,
+        start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._starts_in_triggerer = start_from_trigger
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = validate_positive_number(poll_interval, "poll_interval") or 10.0
@@ -88,7 +104,7 @@ class StopOperatorBase(TargetLinks, ServiceBinding, BaseOperator):
         self.hook_params = dict(hook_params or {})
         #: Errors targets reported before the stop (``hook.prior_errors``), kept through deferral.
         self._prior_errors: dict[str, str] = {}
-        #: Target id -> its audit record (``operators.audit``), kept through deferral and retries.
+        #: Target id -> its audit record (``audit``), kept through deferral and retries.
         self._audit: dict[str, dict[str, Any]] = {}
         #: For metrics: when the first stop was sent, and the requests sent on workers so far.
         self._sent_at = 0.0
@@ -105,6 +121,64 @@ class StopOperatorBase(TargetLinks, ServiceBinding, BaseOperator):
 
     def resolve_targets(self, hook: StopServiceHook) -> list[str]:
         return [hook.validate_target(t) for t in self.target_ids()]
+
+    def check_parameters(self) -> None:
+        super().check_parameters()
+        if self._starts_in_triggerer:
+            self.start_trigger_args = self._start_trigger_args()
+            self.start_from_trigger = True
+
+    def _start_trigger_args(self) -> Any:
+        """What the scheduler defers the task to (``triggers.start``): the target and connection fields
+        under their own names, so the triggerer renders them, and the other parameters as plain data."""
+        if not AIRFLOW_V_3_3_PLUS:
+            raise InvalidInputError(
+                "start_from_trigger needs Airflow 3.3 or later (the triggerer renders the task's "
+                f"templates from 3.3); this is Airflow {airflow_version()}: use deferrable=True"
+            )
+        fields = {}
+        for name in (self.target_field, self.conn_id_field):
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                value = list(value)
+            if not (
+                isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+            ):
+                raise InvalidInputError(
+                    f"start_from_trigger: {name} must be a string, a list of strings or a Jinja template "
+                    f"(the triggerer renders it), got {type(value).__name__}; a value from another task "
+                    "(an XComArg) needs the task to start on a worker"
+                )
+            fields[name] = value
+        wait_seconds = self.timeout
+        if self.execution_timeout:
+            wait_seconds = min(wait_seconds, usable_seconds(self.execution_timeout))
+        from airflow.triggers.base import StartTriggerArgs
+
+        return StartTriggerArgs(
+            trigger_cls=START_TRIGGER,
+            next_method="execute_complete",
+            trigger_kwargs={
+                "service": self.service_info.name,
+                "target_field": self.target_field,
+                "conn_id_field": self.conn_id_field,
+                "settings": {
+                    "wait": self.wait_for_completion,
+                    "wait_seconds": wait_seconds,
+                    "poll_interval": self.poll_interval,
+                    "fail_if_not_running": self.fail_if_not_running,
+                    "fail_on_partial_failure": self.fail_on_partial_failure,
+                    "stop_options": self.stop_options(),
+                    "escalate_after": self.escalate_after,
+                    "escalation_options": self.escalation_options(),
+                    "hook_params": self.hook_params,
+                    # asset events are emitted by a task that ends on a worker
+                    "finish_on_worker": bool(self.outlets),
+                },
+                **fields,
+            },
+            timeout=timedelta(seconds=wait_seconds + DEFERRAL_GRACE_SECONDS),
+        )
 
     # ---- the task --------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
@@ -218,20 +292,12 @@ class StopOperatorBase(TargetLinks, ServiceBinding, BaseOperator):
             if self.fail_on_partial_failure or not exc.succeeded:
                 raise
             self.log.error("%s\nWaiting for the %d that were accepted.", exc, len(exc.succeeded))
-            failed = {
-                t: TargetStatus(t, None, False, f"{type(e).__name__}: {e}").to_dict()
-                for t, e in exc.failures.items()
-            }
-            return dict(exc.succeeded), failed
+            return dict(exc.succeeded), failed_statuses(exc)
         self._count_stops(acks, refused=0)
         return acks, {}
 
     def _count_stops(self, acks: Mapping[str, StopAck], refused: int) -> None:
-        service = self.service_info.name
-        already = sum(1 for ack in acks.values() if ack.already_stopped)
-        metrics.count(service, "stops_sent", len(acks) - already)
-        metrics.count(service, "already_stopped", already)
-        metrics.count(service, "refused", refused)
+        metrics.count_stops(self.service_info.name, acks, refused)
 
     def _phase_deadline(self, deadline: float, escalate_at: float | None) -> float:
         return min(deadline, escalate_at) if escalate_at is not None else deadline
@@ -416,5 +482,4 @@ class StopOperatorBase(TargetLinks, ServiceBinding, BaseOperator):
                 self._outlet_events[outlet].extra.update(extra)
 
     def _with_audit(self, status: dict[str, Any]) -> dict[str, Any]:
-        record = self._audit.get(status["target_id"])
-        return {**status, "details": {**status["details"], "audit": record}} if record else status
+        return audit.attach(status, self._audit)

@@ -29,7 +29,7 @@ class StopRecord:
     #: When the escalated (stronger) stop was sent, and with which options; None: not yet.
     escalated_at: float | None = None
     escalation: dict[str, Any] | None = None
-    #: Target id -> its audit record (``operators.audit``).
+    #: Target id -> its audit record (``audit``).
     audit: dict[str, Any] = field(default_factory=dict)
     sent_at: float = field(default_factory=time.time)
 

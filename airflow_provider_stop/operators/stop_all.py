@@ -72,6 +72,11 @@ class StopAllOperatorBase(StopOperatorBase):
         return []
 
     def check_parameters(self) -> None:
+        if self._starts_in_triggerer:
+            raise InvalidInputError(
+                f"{type(self).__name__} does not start in the triggerer: it lists the running targets on a "
+                "worker first; use deferrable=True (the wait then runs in the triggerer)"
+            )
         if not is_templated(getattr(self, self.conn_id_field)):
             self.conn_id()
 

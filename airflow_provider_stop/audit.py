@@ -36,3 +36,9 @@ def entry(context: Any, status: dict[str, Any], at: float) -> dict[str, Any]:
 def escalated(record: dict[str, Any], options: dict[str, Any], at: float) -> dict[str, Any]:
     """The record once the stronger stop was sent."""
     return {**record, "how": "escalated", "escalated_at": _when(at), "escalation": dict(options)}
+
+
+def attach(status: dict[str, Any], records: dict[str, Any]) -> dict[str, Any]:
+    """A target's result with its audit record in ``details["audit"]`` (unchanged without one)."""
+    record = records.get(status["target_id"])
+    return {**status, "details": {**status["details"], "audit": record}} if record else status

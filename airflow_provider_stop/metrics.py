@@ -9,10 +9,11 @@ task sent on the worker, per target; the triggerer's reads are shared between wa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from airflow_provider_stop.hooks.data import StopAck
 from airflow_provider_stop.hooks.errors import StopTimeoutError
 
 PREFIX = "stop_provider"
@@ -39,6 +40,14 @@ def timing(service: str, metric: str, seconds: float) -> None:
 def distribution(service: str, metric: str, value: float) -> None:
     """A number whose spread matters (a StatsD timer of plain values, as Airflow sends its own)."""
     _stats().timing(f"{PREFIX}.{service}.{metric}", value, tags={"service": service})
+
+
+def count_stops(service: str, acks: Mapping[str, StopAck], refused: int) -> None:
+    """The stops a task sent: accepted, found already stopped, refused."""
+    already = sum(1 for ack in acks.values() if ack.already_stopped)
+    count(service, "stops_sent", len(acks) - already)
+    count(service, "already_stopped", already)
+    count(service, "refused", refused)
 
 
 @contextmanager
