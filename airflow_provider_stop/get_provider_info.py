@@ -94,8 +94,9 @@ def get_provider_info() -> dict[str, Any]:
                 "description": (
                     "How deferrable stops hand over to the triggerer (Airflow can fail a deferred task "
                     "whose trigger fires within seconds of the deferral, apache/airflow issues 66374, "
-                    "67287, 71580: these settings keep a fast stop off that race), and where the "
-                    "processes of a deployment share each account's documented rate limit."
+                    "67287, 71580: these settings keep a fast stop off that race), how large an answer "
+                    "a hook reads, and where the processes of a deployment share each account's "
+                    "documented rate limit."
                 ),
                 "options": {
                     "wait_before_defer": {
@@ -135,6 +136,18 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "redis://redis:6379/1",
                         "default": None,
+                    },
+                    "max_response_bytes": {
+                        "description": (
+                            "The largest answer a hook reads from a service, in bytes (a page of 1,000 "
+                            "targets is well under 2 MB); a larger one ends its request with "
+                            "ResponseTooLargeError instead of filling a worker's or the triggerer's "
+                            "memory. A hook's max_response_bytes argument overrides it."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "8388608",
+                        "default": "8388608",
                     },
                     "rate_limit_storage_timeout": {
                         "description": (

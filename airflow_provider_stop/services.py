@@ -167,6 +167,12 @@ for _service in (
                     "description": "Sent as the Feldera-Tenant header (multi-tenant deployments only).",
                     "schema": {"type": ["string", "null"]},
                 },
+                "requests_per_second": {
+                    "label": "Requests per second",
+                    "description": "Pace of all calls to this host and tenant (empty: unpaced; Feldera "
+                    "documents no limit).",
+                    "schema": {"type": ["number", "null"]},
+                },
             },
         },
     ),
@@ -319,6 +325,12 @@ for _service in (
                         "enum": ["auto", "put_form", "post_json", None],
                         "values_display": {"null": "default (auto)"},
                     },
+                },
+                "requests_per_second": {
+                    "label": "Requests per second",
+                    "description": "Pace of all calls of this username (empty: unpaced; the hook follows "
+                    "the credit budget the answers' headers report).",
+                    "schema": {"type": ["number", "null"]},
                 },
             },
         },

@@ -253,15 +253,19 @@ class Deployment:
     def start(self, name: str) -> Component:
         if name not in COMPONENTS:
             raise ValueError(f"unknown component {name!r}")
-        self.starts[name] += 1
-        log = self.out_dir / f"{name}.{self.starts[name]}.log"
         argv = [sys.executable, "-m", "airflow", name]
         if name == "api-server":
             argv += ["--host", "127.0.0.1", "--port", str(self.port)]
+        return self.launch(name, argv, self.env())
+
+    def launch(self, name: str, argv: list[str], env: dict[str, str]) -> Component:
+        """Start one component in its own session, its output in ``<name>.<nth start>.log``."""
+        self.starts[name] += 1
+        log = self.out_dir / f"{name}.{self.starts[name]}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
                 argv,
-                env=self.env(),
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -109,13 +109,10 @@ class ProductionDeployment(Deployment):
         super().prepare()
 
     def start(self, name: str) -> Component:
-        import subprocess
         import sys
 
         if name not in COMMANDS:
             raise ValueError(f"unknown component {name!r}")
-        self.starts[name] += 1
-        log = self.out_dir / f"{name}.{self.starts[name]}.log"
         argv = [sys.executable, "-m", "airflow", *COMMANDS[name]]
         if name in NICED:
             argv = ["nice", "-n", "10", *argv]
@@ -124,19 +121,7 @@ class ProductionDeployment(Deployment):
             argv += ["--port", str(self.port)]
         if name.startswith("triggerer"):
             env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(self.log_ports[name])
-        with log.open("wb") as out:
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
-                argv,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.home,
-                start_new_session=True,
-            )
-        component = Component(name, log, process)
-        self.components[name] = component
-        return component
+        return self.launch(name, argv, env)
 
     def start_all(self) -> None:
         for name in ("api-server", "scheduler", "dag-processor", "celery-worker"):

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from e2e.deployment import q
 from e2e.driver import RUN_TIMEOUT, Driver
 
 #: The example DAG whose stop task starts in the triggerer (Airflow 3.3+).
@@ -158,6 +159,9 @@ def test_a_stop_started_in_the_triggerer_takes_no_worker(semantics: Driver) -> N
     value = entry["value"] if isinstance(entry["value"], dict) else json.loads(entry["value"])
     assert value["sft_clean"]["raw_state"] == "Stopped" and value["sft_clean"]["stopped"] is True, value
     assert len(stop_requests(driver, "sft_clean")) == 1
+    path = f"/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/stop_pipeline/links"
+    links = dict(driver.dep.api("GET", path)["extra_links"])
+    assert list(links.values()) == [f"{feldera.url}/pipelines/sft_clean/"], links
     log = driver.dep.task_log(dag_id, run_id, "stop_pipeline", ti["try_number"])
     assert "All stopped in the triggerer" in log, log[-3000:]
 

@@ -204,3 +204,16 @@ def test_an_error_event_becomes_the_same_error_class_on_the_worker(cls: type[Exc
         error = cls("read did not finish")
     with pytest.raises(cls, match=str(error).split(" ")[0]):
         raise_from_event(error_payload(error))
+
+
+def test_the_response_size_cap_is_a_declared_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[stop_provider] max_response_bytes`` is shown where Airflow lists provider settings, with the
+    default the hooks use, and a hook made under a lower setting takes it."""
+    from airflow_provider_stop.get_provider_info import get_provider_info
+    from airflow_provider_stop.hooks.bounds import MAX_RESPONSE_BYTES
+    from airflow_provider_stop.hooks.feldera import FelderaHook
+
+    option = get_provider_info()["config"]["stop_provider"]["options"]["max_response_bytes"]
+    assert int(option["default"]) == MAX_RESPONSE_BYTES and option["type"] == "integer"
+    monkeypatch.setenv("AIRFLOW__STOP_PROVIDER__MAX_RESPONSE_BYTES", "4096")
+    assert FelderaHook().max_response_bytes == 4096

@@ -102,6 +102,27 @@ def test_the_triggerer_renders_the_target_and_connection_fields(feldera: Feldera
     event = asyncio.run(first(trigger))
     assert event.xcoms["return_value"]["orders_etl"]["raw_state"] == "Stopped"
     assert feldera.count("POST", "*/orders_etl/stop") == 1
+    # the extra link a worker would push before the stop comes with the task's end
+    link = task.operator_extra_links[0]
+    assert event.xcoms[link.xcom_key] == f"{feldera.url}/pipelines/orders_etl/"
+
+
+@needs_3_3
+def test_a_task_finishing_on_a_worker_stores_the_link_the_trigger_built(feldera: FelderaEmulator) -> None:
+    class TaskInstance:
+        def __init__(self) -> None:
+            self.pushed: dict[str, Any] = {}
+
+        def xcom_push(self, key: str, value: Any) -> None:
+            self.pushed[key] = value
+
+    task = stop_task(pipeline_name="absent")
+    event = asyncio.run(first(trigger_of(task)))
+    assert event.payload["status"] == "error"
+    ti = TaskInstance()
+    with pytest.raises(StopProviderError, match="absent"):
+        task.execute_complete({"ti": ti}, dict(event.payload))
+    assert ti.pushed == {task.operator_extra_links[0].xcom_key: f"{feldera.url}/pipelines/absent/"}
 
 
 @needs_3_3

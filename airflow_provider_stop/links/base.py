@@ -100,6 +100,18 @@ class StopTargetLink(BaseOperatorLink):
                 return page
         return public_url(self.console_url(config))
 
+    def xcom_values(self, config: ClientConfig, target_ids: Sequence[str]) -> dict[str, Any]:
+        """What a task stores for this link: the URL under ``xcom_key`` and, when several targets each
+        have a page, those pages under ``TARGET_PAGES_KEY``."""
+        values: dict[str, Any] = {}
+        url = self.url(config, target_ids)
+        if url:
+            values[self.xcom_key] = url
+        pages = self.pages(config, target_ids) if len(target_ids) > 1 else {}
+        if pages:
+            values[TARGET_PAGES_KEY] = pages
+        return values
+
     def get_link(self, operator: BaseOperator, *, ti_key: Any) -> str:
         """The URL the task pushed before its stop, or nothing (it had no target, or failed before)."""
         from airflow_provider_stop._compat import XCom
@@ -150,12 +162,18 @@ class TargetLinks:
             return  # no task instance to push to: run outside Airflow (a test, a script)
         for link in links:
             try:
-                config = hook.config
-                url = link.url(config, target_ids)
-                if url:
-                    ti.xcom_push(key=link.xcom_key, value=url)
-                pages = link.pages(config, target_ids) if len(target_ids) > 1 else {}
-                if pages:
-                    ti.xcom_push(key=TARGET_PAGES_KEY, value=pages)
+                for key, value in link.xcom_values(hook.config, target_ids).items():
+                    ti.xcom_push(key=key, value=value)
             except Exception as exc:  # the stop matters, the link does not
                 self.log.warning("No %r link for this task: %s: %s", link.name, type(exc).__name__, exc)
+
+    def _push_links(self, context: Mapping[str, Any], values: Mapping[str, Any] | None) -> None:
+        """Push link XComs a trigger built (a task started in the triggerer, finishing on a worker)."""
+        ti: Any = context.get("ti") if context else None
+        if not values or not hasattr(ti, "xcom_push"):
+            return
+        for key, value in values.items():
+            try:
+                ti.xcom_push(key=key, value=value)
+            except Exception as exc:  # the stop matters, the link does not
+                self.log.warning("Could not store the link %r: %s: %s", key, type(exc).__name__, exc)

@@ -433,6 +433,7 @@ class StopOperatorBase(TargetLinks, ServiceBinding, BaseOperator):
             **statuses_from_event(event),
         }
         self._journal = StopJournal(context, self.log)
+        self._push_links(context, resume.get("links"))
         if event.get("status") == "success":
             return self._finish(statuses, failed)
         if (

@@ -7,6 +7,8 @@ with ``StopWaitTrigger``'s loop. When every target stopped cleanly it ends the t
 timeout, an escalation, a stop reported with an error, asset events to emit) resumes the task on a worker
 in the operator's ``execute_complete``, so the result and the error are the same as in every other mode.
 
+The service's extra link comes with the task's end (its XComs), not before the stop as from a worker.
+
 A triggerer restart runs the trigger again: the stop is sent again, which every service answers as
 already stopping or stopped (the hooks settle it), and the wait's clock restarts; Airflow's own trigger
 timeout, set when the task was deferred, still bounds the task. Airflow 3.3 offers triggers no task
@@ -97,7 +99,7 @@ class StopStartTrigger(BaseTrigger):
         payload, result = await self._stop_and_wait()
         if result is not None:
             self.log.info("All stopped in the triggerer: %s; the task ends here", sorted(result))
-            yield TaskSuccessEvent(xcoms={"return_value": result})
+            yield TaskSuccessEvent(xcoms={**payload["resume"].get("links", {}), "return_value": result})
         else:
             self.log.info("Resuming the task on a worker to finish: %s", payload["status"])
             yield TriggerEvent(payload)
@@ -129,6 +131,7 @@ class StopStartTrigger(BaseTrigger):
                 hook.validate_target(t)
                 for t in normalize_target_ids(getattr(self, self.target_field), self.target_field)
             ]
+            resume["links"] = await self._links(hook, target_ids)
             accepted = await self._stop(hook, target_ids, resume)
         except Exception as exc:
             self.log.error("The stop failed: %s", hook.redact(str(exc)) if hook else exc)
@@ -154,6 +157,20 @@ class StopStartTrigger(BaseTrigger):
             return payload, None
         metrics.timing(self.service, "wait_duration", time.time() - resume["sent_at"])
         return payload, self._result(statuses, resume)
+
+    async def _links(self, hook: StopServiceHook, target_ids: list[str]) -> dict[str, Any]:
+        """The task's extra-link XComs, which a worker would push before the stop: they come with the
+        task's end (or the worker that finishes it pushes them). Never worth failing a stop for."""
+        try:
+            link_class = services.load(self.service, "link")
+        except (LookupError, ImportError):
+            return {}
+        try:
+            values: dict[str, Any] = link_class().xcom_values(await hook.aconfig(), target_ids)
+        except Exception as exc:
+            self.log.warning("No link for this task: %s: %s", type(exc).__name__, hook.redact(str(exc)))
+            return {}
+        return values
 
     def _hook(self) -> StopServiceHook:
         conn_id = getattr(self, self.conn_id_field)
