@@ -56,6 +56,7 @@ AIRFLOW_MODULES = frozenset(
         "test_example_dags.py",
         "test_airflow_compat.py",
         "test_task_semantics.py",
+        "test_start_from_trigger.py",
     }
 )
 
