@@ -90,7 +90,11 @@ def test_the_stop_from_the_triggerer_example_stops_its_pipeline(feldera: Feldera
     assert feldera.count("POST", "*/search_index/stop") == 1
 
 
-@needs_airflow("3.0", "assets (and their events' extra) came with Airflow 3")
+@needs_airflow(
+    "3.1",
+    "assets came with 3.0, but 3.0's dag.test() leaves a DAG's assets inactive (the DAG processor "
+    "activates them), so the task fails before it runs",
+)
 def test_the_stop_emits_an_asset_event_naming_what_it_stopped(feldera: FelderaEmulator) -> None:
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session

@@ -206,7 +206,9 @@ def test_airflow_registers_every_link_class_of_provider_info() -> None:
         text=True,
         check=True,
     ).stdout
-    listed = {row["extra_link_class_name"] for row in json.loads(out[out.index("[") :])}
+    # the JSON is the line that starts the list; log lines before it may start with "[" too
+    start = next(i for i, line in enumerate(out.splitlines()) if line.startswith(("[{", "[]")))
+    listed = {row["extra_link_class_name"] for row in json.loads("\n".join(out.splitlines()[start:]))}
     assert set(get_provider_info()["extra-links"]) <= listed
 
 
@@ -293,7 +295,12 @@ def shown(dag_run: Any, task_id: str, link: BaseOperatorLink) -> str | None:
     ``get_link``."""
     ti = next(t for t in dag_run.get_task_instances() if t.task_id == task_id)
     if AIRFLOW_V_3_0_PLUS:
-        from airflow.serialization.definitions.operatorlink import XComOperatorLink
+        try:  # 3.2+
+            from airflow.serialization.definitions.operatorlink import XComOperatorLink
+        except ImportError:  # 3.0, 3.1
+            from airflow.serialization.serialized_objects import (  # type: ignore[attr-defined,no-redef,unused-ignore]
+                XComOperatorLink,
+            )
 
         value = XComOperatorLink(name=link.name, xcom_key=link.xcom_key).get_link(None, ti_key=ti.key)  # type: ignore[arg-type]
     else:
