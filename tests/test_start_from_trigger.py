@@ -103,7 +103,7 @@ def test_the_triggerer_renders_the_target_and_connection_fields(feldera: Feldera
     assert event.xcoms["return_value"]["orders_etl"]["raw_state"] == "Stopped"
     assert feldera.count("POST", "*/orders_etl/stop") == 1
     # the extra link a worker would push before the stop comes with the task's end
-    link = task.operator_extra_links[0]
+    link: Any = next(iter(task.operator_extra_links))
     assert event.xcoms[link.xcom_key] == f"{feldera.url}/pipelines/orders_etl/"
 
 
@@ -120,9 +120,11 @@ def test_a_task_finishing_on_a_worker_stores_the_link_the_trigger_built(feldera:
     event = asyncio.run(first(trigger_of(task)))
     assert event.payload["status"] == "error"
     ti = TaskInstance()
+    context: Any = {"ti": ti}
     with pytest.raises(StopProviderError, match="absent"):
-        task.execute_complete({"ti": ti}, dict(event.payload))
-    assert ti.pushed == {task.operator_extra_links[0].xcom_key: f"{feldera.url}/pipelines/absent/"}
+        task.execute_complete(context, dict(event.payload))
+    link: Any = next(iter(task.operator_extra_links))
+    assert ti.pushed == {link.xcom_key: f"{feldera.url}/pipelines/absent/"}
 
 
 @needs_3_3
