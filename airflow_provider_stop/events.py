@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_stop.hooks.data import TargetStatus
+from airflow_provider_stop.hooks.data import StopAck, TargetStatus
 from airflow_provider_stop.hooks.errors import (
     BatchStopError,
     StopProviderError,
@@ -26,6 +26,15 @@ def error_payload(exc: BaseException, redact: Any = str) -> dict[str, Any]:
         else redact(f"{type(exc).__name__}: {exc}"),
         "retryable": retryable,
     }
+
+
+def accept_partial(exc: BatchStopError, go_on: bool, log: Any) -> tuple[dict[str, StopAck], dict[str, Any]]:
+    """A batch whose stops were accepted only in part: with ``go_on`` (``fail_on_partial_failure=False``)
+    and some accepted, those go on and the rest become failed results; otherwise ``exc`` is raised."""
+    if not go_on or not exc.succeeded:
+        raise exc
+    log.error("%s\nWaiting for the %d that were accepted.", exc, len(exc.succeeded))
+    return dict(exc.succeeded), failed_statuses(exc)
 
 
 def failed_statuses(exc: BatchStopError) -> dict[str, Any]:

@@ -199,3 +199,65 @@ def test_bad_input_fails_when_the_dag_is_parsed() -> None:
 def test_before_3_3_start_from_trigger_is_refused_with_the_version() -> None:
     with pytest.raises(InvalidInputError, match=r"needs Airflow 3\.3"):
         stop_task(pipeline_name="p1")
+
+
+@needs_3_3
+@pytest.mark.parametrize("name", list(DRIVERS))
+def test_a_trigger_run_again_after_a_triggerer_restart_still_ends_the_task(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A triggerer restart runs the start trigger again from its stored kwargs: it sends the stop a
+    second time, which each service answers as already stopping or stopped, and the task still ends
+    in the triggerer with the target stopped (what docs/airflow-semantics.md promises)."""
+    from airflow.triggers.base import TaskSuccessEvent
+
+    drv: Driver = DRIVERS[name]
+    with drv.make() as emu:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{drv.service.upper()}_DEFAULT", json.dumps(drv.connection(emu)))
+        drv.add(emu, "t1")
+        task = drv.cls("operators", drv.operator)(
+            task_id="stop",
+            **{drv.target_field: "t1"},
+            **drv.options,
+            hook_params=HOOK,
+            poll_interval=0.05,
+            timeout=10,
+            start_from_trigger=True,
+        )
+
+        async def cut_short() -> None:  # the first run: the stop is sent, then the triggerer goes away
+            trigger = trigger_of(task)
+            hook = trigger._hook()
+            async with hook.async_client() as client:
+                await hook.astop_many(client, ["t1"], **trigger.settings["stop_options"])
+
+        asyncio.run(cut_short())
+        event = asyncio.run(first(trigger_of(task)))  # the new triggerer runs it from the start
+        assert isinstance(event, TaskSuccessEvent), event.payload
+        result: Any = (event.xcoms or {})["return_value"]
+        assert result["t1"]["stopped"] is True
+        assert drv.is_stopped(emu, "t1")
+        assert drv.stops_handled(emu) in (1, 2)  # the second stop: sent, or settled by a status read
+
+
+@needs_3_3
+def test_a_partial_failure_waits_for_the_accepted_and_reports_the_refused_as_in_place(
+    feldera: FelderaEmulator,
+) -> None:
+    results = []
+    for mode in ({"deferrable": False}, {"start_from_trigger": True}):
+        name = "start" if mode.get("start_from_trigger") else "place"
+        feldera.add_pipeline(f"{name}_ok")
+        task = FelderaStopPipelineOperator(
+            task_id="stop",
+            pipeline_name=[f"{name}_ok", f"{name}_absent"],
+            force=True,
+            poll_interval=0.05,
+            fail_on_partial_failure=False,
+            **mode,  # type: ignore[arg-type]
+        )
+        result: Any = run_started_in_triggerer(task) if name == "start" else task.execute({})
+        results.append(
+            {t.split("_", 1)[1]: (r["stopped"], (r["error"] or "").split(":")[0]) for t, r in result.items()}
+        )
+    assert results[0] == results[1] == {"ok": (True, ""), "absent": (False, "TargetNotFoundError")}

@@ -27,7 +27,7 @@ from airflow_provider_stop.bindings.base import (
     task_deadline,
     usable_seconds,
 )
-from airflow_provider_stop.events import failed_statuses, raise_from_event, statuses_from_event
+from airflow_provider_stop.events import accept_partial, raise_from_event, statuses_from_event
 from airflow_provider_stop.hooks.data import StopAck, TargetStatus
 from airflow_provider_stop.hooks.errors import (
     BatchStopError,
@@ -289,10 +289,7 @@ class StopOperatorBase(TargetLinks, ServiceBinding, BaseOperator):
             acks = self.send_stops(hook, target_ids)
         except BatchStopError as exc:
             self._count_stops(exc.succeeded, refused=len(exc.failures))
-            if self.fail_on_partial_failure or not exc.succeeded:
-                raise
-            self.log.error("%s\nWaiting for the %d that were accepted.", exc, len(exc.succeeded))
-            return dict(exc.succeeded), failed_statuses(exc)
+            return accept_partial(exc, not self.fail_on_partial_failure, self.log)
         self._count_stops(acks, refused=0)
         return acks, {}
 

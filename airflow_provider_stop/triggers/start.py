@@ -24,7 +24,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from airflow_provider_stop import audit, metrics, services
-from airflow_provider_stop.events import error_payload, failed_statuses
+from airflow_provider_stop.events import accept_partial, error_payload
 from airflow_provider_stop.hooks.base import StopServiceHook
 from airflow_provider_stop.hooks.errors import BatchStopError, InvalidInputError
 from airflow_provider_stop.hooks.validation import normalize_target_ids
@@ -193,10 +193,7 @@ class StopStartTrigger(BaseTrigger):
                 )
             except BatchStopError as exc:
                 metrics.count_stops(self.service, exc.succeeded, refused=len(exc.failures))
-                if s["fail_on_partial_failure"] or not exc.succeeded:
-                    raise
-                self.log.error("%s\nWaiting for the %d that were accepted.", exc, len(exc.succeeded))
-                acks, resume["failed"] = dict(exc.succeeded), failed_statuses(exc)
+                acks, resume["failed"] = accept_partial(exc, not s["fail_on_partial_failure"], self.log)
             else:
                 metrics.count_stops(self.service, acks, refused=0)
         sent_at = time.time()
