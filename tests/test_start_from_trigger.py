@@ -46,6 +46,21 @@ def trigger_of(task: Any) -> Any:
     return import_string(args.trigger_cls)(**json.loads(json.dumps(args.trigger_kwargs)))
 
 
+def started_task(drv: Driver, emu: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A service's stop task for its running target ``t1``, started in the triggerer."""
+    monkeypatch.setenv(f"AIRFLOW_CONN_{drv.service.upper()}_DEFAULT", json.dumps(drv.connection(emu)))
+    drv.add(emu, "t1")
+    return drv.cls("operators", drv.operator)(
+        task_id="stop",
+        **{drv.target_field: "t1"},
+        **drv.options,
+        hook_params=HOOK,
+        poll_interval=0.05,
+        timeout=10,
+        start_from_trigger=True,
+    )
+
+
 async def first(trigger: Any) -> Any:
     async for event in trigger.run():
         return event
@@ -67,17 +82,7 @@ def test_a_clean_stop_ends_the_task_in_the_triggerer_with_its_result(
 
     drv: Driver = DRIVERS[name]
     with drv.make() as emu:
-        monkeypatch.setenv(f"AIRFLOW_CONN_{drv.service.upper()}_DEFAULT", json.dumps(drv.connection(emu)))
-        drv.add(emu, "t1")
-        task = drv.cls("operators", drv.operator)(
-            task_id="stop",
-            **{drv.target_field: "t1"},
-            **drv.options,
-            hook_params=HOOK,
-            poll_interval=0.05,
-            timeout=10,
-            start_from_trigger=True,
-        )
+        task = started_task(drv, emu, monkeypatch)
         assert task.start_from_trigger is True
         event = asyncio.run(first(trigger_of(task)))
         assert isinstance(event, TaskSuccessEvent), event  # no worker: the triggerer ends the task
@@ -213,17 +218,7 @@ def test_a_trigger_run_again_after_a_triggerer_restart_still_ends_the_task(
 
     drv: Driver = DRIVERS[name]
     with drv.make() as emu:
-        monkeypatch.setenv(f"AIRFLOW_CONN_{drv.service.upper()}_DEFAULT", json.dumps(drv.connection(emu)))
-        drv.add(emu, "t1")
-        task = drv.cls("operators", drv.operator)(
-            task_id="stop",
-            **{drv.target_field: "t1"},
-            **drv.options,
-            hook_params=HOOK,
-            poll_interval=0.05,
-            timeout=10,
-            start_from_trigger=True,
-        )
+        task = started_task(drv, emu, monkeypatch)
 
         async def cut_short() -> None:  # the first run: the stop is sent, then the triggerer goes away
             trigger = trigger_of(task)
