@@ -155,12 +155,16 @@ def test_storage_keys_name_service_host_and_account_and_hold_no_secret(
         dfs.add_task("t1")
         amperity.add_run("wf-1")
 
+        # Each window expires with its own length (Rainforest's: one second), so the keys are read
+        # right after each account's calls, not once at the end (a slow wait let one expire before).
         RainforestHook(**FAST_RETRIES).running_targets()  # the list: Rainforest's limited call
+        seen = set(redis_keys(redis_url))
         DataForSeoHook(**FAST_RETRIES).stop("t1")
+        seen |= set(redis_keys(redis_url))
         amperity_hook = AmperityHook(**FAST_RETRIES)
         amperity_hook.stop("wf-1")
         assert amperity_hook.wait_until_stopped(["wf-1"], poll_interval=0.05, deadline=time.time() + 10)
-        keys = redis_keys(redis_url)
+        keys = sorted(seen | set(redis_keys(redis_url)))
         secrets = [
             rainforest.connection()["password"],
             dfs.connection()["password"],
